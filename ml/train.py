@@ -1,0 +1,219 @@
+"""Training with per-epoch checkpoints and transparent resume.
+
+A run lives in one directory: ``config.json`` (the recipe), ``last.keras`` (model and
+optimizer after the latest finished epoch), ``best.keras`` (best PublicTest accuracy so far)
+and ``state.json`` (epoch, best score, history). Starting the same run again resumes after
+the last finished epoch; the learning-rate schedule is keyed on optimizer steps, so a resumed
+run follows exactly the curve of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ml.augment import AugmentConfig, make_augmenter
+from ml.classes import NUM_CLASSES
+from ml.datasets import LabelledImages
+from ml.model import ArchConfig, build_model
+from ml.preprocessing import to_model_input
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 100
+    batch_size: int = 128
+    learning_rate: float = 0.05
+    cycle_epochs: int = 25
+    # Keras applies decoupled decay (w -= lr * wd * w); 5e-3 here matches the classic coupled
+    # L2 of 5e-4 under momentum 0.9 (which amplifies the gradient term tenfold).
+    weight_decay: float = 5e-3
+    label_smoothing: float = 0.1
+    patience: int = 60
+    # bfloat16 was 10x slower than float32 on the AVX2-only EPYC we train on (no AVX-512 BF16).
+    precision: str = "float32"
+    seed: int = 1337
+    arch: ArchConfig = field(default_factory=ArchConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        data = dict(data)
+        arch = ArchConfig(**{**data.pop("arch", {}), "widths": tuple(data.get("arch", {}).get("widths", ArchConfig.widths))})
+        augment = AugmentConfig(**data.pop("augment", {}))
+        return cls(arch=arch, augment=augment, **data)
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    best_path: Path
+    best_val_accuracy: float
+    best_epoch: int
+    epochs_done: int
+    history: list[dict[str, float]]
+
+
+class RunMismatch(Exception):
+    """The run directory holds a different recipe than the one asked for."""
+
+
+def _configure_tf(precision: str) -> Any:
+    # oneDNN crashed on thin strided convs and ragged training batches on some CPUs; the
+    # network has no 1x1 stride-2 convs and training batches drop the remainder.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    # oneDNN is off by default on AMD CPUs; on this EPYC it trains 1.6x faster than Eigen.
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+    import keras
+
+    keras.mixed_precision.set_global_policy(precision)
+    return keras
+
+
+def _compile(model: Any, cfg: TrainConfig, steps_per_epoch: int) -> None:
+    import keras
+
+    # Cosine cycles with warm restarts: every cycle ends at a low learning rate with a usable
+    # snapshot, so a run cut short by the end of a session still yields a converged model.
+    schedule = keras.optimizers.schedules.CosineDecayRestarts(
+        initial_learning_rate=cfg.learning_rate,
+        first_decay_steps=max(1, min(cfg.cycle_epochs, cfg.epochs) * steps_per_epoch),
+        t_mul=1.0,
+        m_mul=0.8,
+        alpha=0.005,
+    )
+    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    model.compile(
+        optimizer=optimizer,
+        loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),
+        metrics=[keras.metrics.CategoricalAccuracy(name="accuracy")],
+    )
+
+
+def _datasets(train: LabelledImages, val: LabelledImages, cfg: TrainConfig) -> tuple[Any, Any, int]:
+    import tensorflow as tf
+
+    augment = make_augmenter(cfg.augment, cfg.seed)
+    n = len(train)
+    batch = min(cfg.batch_size, n)
+    x = train.images[..., None]
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[train.labels]
+    train_ds = (
+        tf.data.Dataset.from_tensor_slices((x, y))
+        .shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
+        .batch(batch, drop_remainder=True)  # ragged last batches crashed oneDNN here
+        .map(lambda xb, yb: (augment(tf.cast(xb, tf.float32) / 255.0), yb), num_parallel_calls=1)
+        .prefetch(2)
+    )
+    vx = to_model_input(val.images)
+    vy = np.eye(NUM_CLASSES, dtype=np.float32)[val.labels]
+    val_ds = tf.data.Dataset.from_tensor_slices((vx, vy)).batch(512)
+    return train_ds, val_ds, n // batch
+
+
+def train(
+    train_data: LabelledImages,
+    val_data: LabelledImages,
+    run_dir: Path,
+    cfg: TrainConfig = TrainConfig(),
+    log: Callable[[str], None] = print,
+) -> TrainResult:
+    """Train (or resume) the run in ``run_dir`` and return where its best model is."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_file, state_file = run_dir / "config.json", run_dir / "state.json"
+    last_path, best_path = run_dir / "last.keras", run_dir / "best.keras"
+    if config_file.exists():
+        # A run may be extended (more epochs, more patience); anything else is another recipe.
+        extendable = {"epochs", "patience"}
+        saved = {k: v for k, v in json.loads(config_file.read_text()).items() if k not in extendable}
+        wanted = {k: v for k, v in json.loads(json.dumps(cfg.as_dict())).items() if k not in extendable}
+        if saved != wanted:
+            raise RunMismatch(f"{run_dir} was started with another recipe; use a new --run directory")
+    config_file.write_text(json.dumps(cfg.as_dict(), indent=2))
+
+    keras = _configure_tf(cfg.precision)
+    keras.utils.set_random_seed(cfg.seed)
+    train_ds, val_ds, steps = _datasets(train_data, val_data, cfg)
+
+    state: dict[str, Any] = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
+    if state_file.exists() and last_path.exists():
+        state = json.loads(state_file.read_text())
+        model = keras.models.load_model(last_path)
+        log(f"resuming {run_dir} after epoch {state['epoch']} (best {state['best_val_accuracy']:.4f})")
+    else:
+        model = build_model(cfg.arch)
+        _compile(model, cfg, steps)
+        log(f"new run {run_dir}: {model.count_params():,} parameters, {steps} steps/epoch")
+
+    progress = _Progress(cfg, state, run_dir, log)
+    if state["epoch"] < cfg.epochs and state["epoch"] - state["best_epoch"] < cfg.patience:
+        model.fit(
+            train_ds,
+            validation_data=val_ds,
+            epochs=cfg.epochs,
+            initial_epoch=state["epoch"],
+            callbacks=[progress],
+            verbose=0,
+        )
+    if not best_path.exists():
+        model.save(best_path)
+    return TrainResult(
+        run_dir=run_dir,
+        best_path=best_path,
+        best_val_accuracy=float(state["best_val_accuracy"]),
+        best_epoch=int(state["best_epoch"]),
+        epochs_done=int(state["epoch"]),
+        history=list(state["history"]),
+    )
+
+
+class _Progress:
+    """Checkpoint every epoch, keep the best model, stop early, and print progress with ETA."""
+
+    def __new__(cls, cfg: TrainConfig, state: dict[str, Any], run_dir: Path, log: Callable[[str], None]) -> Any:
+        import keras
+
+        class Progress(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                self.started = time.monotonic()
+
+            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+                logs = dict(logs or {})
+                seconds = time.monotonic() - self.started
+                val_acc = float(logs.get("val_accuracy", 0.0))
+                row = {k: round(float(v), 5) for k, v in logs.items()}
+                row.update(epoch=epoch + 1, seconds=round(seconds, 1))
+                state["history"].append(row)
+                state["epoch"] = epoch + 1
+                if (epoch + 1) % cfg.cycle_epochs == 0:
+                    self.model.save(run_dir / f"snapshot_{epoch + 1:03d}.keras")
+                if val_acc > state["best_val_accuracy"]:
+                    state["best_val_accuracy"], state["best_epoch"] = val_acc, epoch + 1
+                    self.model.save(run_dir / "best.keras")
+                # Write the model first, then the state: a crash in between only repeats an epoch.
+                self.model.save(run_dir / "last.keras.tmp.keras")
+                os.replace(run_dir / "last.keras.tmp.keras", run_dir / "last.keras")
+                (run_dir / "state.json.tmp").write_text(json.dumps(state, indent=1))
+                os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
+                recent = [h["seconds"] for h in state["history"][-5:]]
+                eta = (cfg.epochs - epoch - 1) * (sum(recent) / len(recent))
+                log(
+                    f"epoch {epoch + 1}/{cfg.epochs} loss {logs.get('loss', 0):.4f} "
+                    f"acc {logs.get('accuracy', 0):.4f} val_loss {logs.get('val_loss', 0):.4f} "
+                    f"val_acc {val_acc:.4f} best {state['best_val_accuracy']:.4f}@{state['best_epoch']} "
+                    f"{seconds:.0f}s/epoch, about {eta / 60:.0f} min left"
+                )
+                if epoch + 1 - state["best_epoch"] >= cfg.patience:
+                    log(f"early stop: no PublicTest improvement for {cfg.patience} epochs")
+                    self.model.stop_training = True
+
+        return Progress()
