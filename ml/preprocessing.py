@@ -119,8 +119,22 @@ def to_model_input(
     return normalise(center_crop(faces48, params.crop_size), params)
 
 
-def to_tta_inputs(
-    faces48: npt.NDArray[np.uint8], params: PreprocessParams = DEFAULT_PARAMS
+TTA_MODES = ("none", "flip", "ten")
+"""Test-time augmentation: centre crop only; centre crop and its mirror; the ten standard crops."""
+
+
+def tta_views(
+    faces48: npt.NDArray[np.uint8], mode: str = "none", params: PreprocessParams = DEFAULT_PARAMS
 ) -> npt.NDArray[np.float32]:
-    """Ten-crop inputs stacked as (10, N, crop, crop, 1); average the predictions over axis 0."""
-    return np.stack([normalise(c, params) for c in ten_crops(faces48, params.crop_size)])
+    """Network inputs stacked as (V, N, crop, crop, 1); average the V predictions per face.
+
+    Average the *probabilities* of the views (after calibration), not the logits.
+    """
+    if mode == "none":
+        return to_model_input(faces48, params)[None]
+    if mode == "flip":
+        centre = center_crop(faces48, params.crop_size)
+        return np.stack([normalise(centre, params), normalise(centre[:, :, ::-1], params)])
+    if mode == "ten":
+        return np.stack([normalise(c, params) for c in ten_crops(faces48, params.crop_size)])
+    raise ValueError(f"unknown TTA mode {mode!r}; expected one of {', '.join(TTA_MODES)}")
