@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from ml.datasets import DatasetError, LabelledImages, load
+from ml.registry import RegistryError
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "fer2013"
 
@@ -59,6 +60,103 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scorer(model: str, tta_mode: str):  # type: ignore[no-untyped-def]
+    """Resolve ``active``, a registered version name or a ``.keras`` file to a scorer."""
+    from ml import registry
+    from ml.evaluate import Scorer, keras_logits_fn
+    from ml.export import scorer_for
+
+    if model.endswith(".keras") and Path(model).is_file():
+        import keras
+
+        return Scorer(version=Path(model).stem, logits=keras_logits_fn(keras.models.load_model(model)))
+    info = registry.active() if model == "active" else registry.get(model)
+    registry.verify(info)
+    return scorer_for(info)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from ml.evaluate import evaluate, write_plots
+
+    data = _load(args.data, args.split, args.limit, 0)
+    scorer = _scorer(args.model, args.tta_mode)
+    report = evaluate(scorer, data, tta=args.tta, tta_mode=args.tta_mode, with_peer=not args.no_peer,
+                      with_timing=not args.no_timing)
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_plots(report, out)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        _print_report(report)
+    return 0
+
+
+def _print_report(report: dict) -> None:  # type: ignore[type-arg]
+    print(f"model {report['model_version']} ({report['backend']}) on {report['data']}, n={report['n']}, "
+          f"TTA {report['tta']}")
+    print(f"  accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}  "
+          f"(without TTA: {report['results']['plain']['accuracy']:.4f})")
+    print("  recall " + "  ".join(f"{k} {v:.2f}" for k, v in report["per_class_recall"].items()))
+    if "speed" in report:
+        print(f"  speed: single face {report['speed']['single_face_ms_p50']} ms, "
+              f"{report['speed']['batched_faces_per_s']} faces/s batched")
+    peer = report.get("peer")
+    if peer and "accuracy" in peer:
+        print(f"peer {peer['name']}: accuracy {peer['accuracy']:.4f}  macro-F1 {peer['macro_f1']:.4f}  "
+              f"ECE {peer['ece']:.4f}")
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from ml import registry
+    from ml.export import export
+
+    run = Path(args.run) if args.run else None
+    keras_path = Path(args.keras) if args.keras else (run / "best.keras" if run else None)
+    if keras_path is None or not keras_path.is_file():
+        raise DatasetError(f"no trained model at {keras_path}; pass --run DIR or --keras FILE")
+    training: dict[str, object] = {}
+    if run and (run / "state.json").exists():
+        state = json.loads((run / "state.json").read_text())
+        training = {k: state[k] for k in ("epoch", "best_epoch", "best_val_accuracy")}
+        training["epochs_done"] = training.pop("epoch")
+        training["config"] = json.loads((run / "config.json").read_text())
+        training["history"] = state["history"]
+    val = _load(args.val, args.val_split, args.limit, 0)
+    info, report = export(keras_path, args.version, val, tta_mode=args.tta_mode, training=training,
+                          with_peer=not args.no_peer)
+    _print_report(report)
+    print(f"registered {info.version} in {info.path}")
+    if args.activate:
+        registry.activate(info.version)
+        print(f"activated {info.version}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from ml import registry
+
+    try:
+        current = registry.active_version()
+    except registry.RegistryError:
+        current = ""
+    for info in registry.versions():
+        mark = "*" if info.version == current else " "
+        acc = info.metrics.get("accuracy")
+        print(f"{mark} {info.version:24} {info.created_at:26} accuracy {acc} ({info.metrics.get('tta')})")
+    return 0
+
+
+def cmd_activate(args: argparse.Namespace) -> int:
+    from ml import registry
+
+    info = registry.restore_previous() if args.previous else registry.activate(args.version)
+    print(f"active model: {info.version}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m ml", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +180,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use a seeded subset of this many training images")
     p.add_argument("--seed", type=int)
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("evaluate", help="report on a model: accuracy, F1, recall, calibration, speed, peer")
+    p.add_argument("--model", default="active", help="'active', a registered version, or a .keras file")
+    p.add_argument("--data", default=str(DEFAULT_DATA / "fer2013-publictest.npz"))
+    p.add_argument("--split")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--tta", action="store_true", help="test-time augmentation (as used in production)")
+    p.add_argument("--tta-mode", default="ten", choices=["flip", "ten"])
+    p.add_argument("--json", action="store_true", help="print the report as one JSON object")
+    p.add_argument("--out", help="also write report.json and PNG plots into this directory")
+    p.add_argument("--no-peer", action="store_true")
+    p.add_argument("--no-timing", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("export", help="calibrate, evaluate and register a trained model as a new version")
+    p.add_argument("--run", help="run directory (uses its best.keras and training history)")
+    p.add_argument("--keras", help="a .keras file instead of a run's best")
+    p.add_argument("--version", required=True)
+    p.add_argument("--val", default=str(DEFAULT_DATA / "fer2013-publictest.npz"))
+    p.add_argument("--val-split")
+    p.add_argument("--limit", type=int)
+    p.add_argument("--tta-mode", default="ten", choices=["none", "flip", "ten"])
+    p.add_argument("--no-peer", action="store_true")
+    p.add_argument("--activate", action="store_true")
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("models", help="list registered model versions (* = active)")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("activate", help="activate a registered version, or --previous to roll back")
+    group = p.add_mutually_exclusive_group(required=True)
+    group.add_argument("version", nargs="?")
+    group.add_argument("--previous", action="store_true")
+    p.set_defaults(func=cmd_activate)
     return parser
 
 
@@ -89,6 +221,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except DatasetError as exc:
+    except (DatasetError, RegistryError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,0 +1,181 @@
+"""Turn a trained Keras model into a registered, calibrated, documented model version.
+
+Steps:
+1. Copy the Keras model into ``<model_dir>/<version>/model.keras`` and write the fast serving
+   file next to it (``ml.serving.convert``).
+2. On the validation split (PublicTest), compute per-view logits with the serving file; fit
+   the temperature (NLL of view-averaged probabilities) and, if a class falls under the
+   recall floor, the smallest class logit offsets that lift it.
+3. Evaluate with the fitted calibration, peer included; write ``report.json``, the PNG
+   plots, ``metadata.json`` (with checksums) and ``MODEL_CARD.md``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from ml import registry
+from ml.datasets import LabelledImages
+from ml.evaluate import Scorer, evaluate, fit_class_bias, fit_temperature, view_logits, write_plots
+from ml.preprocessing import DEFAULT_PARAMS
+
+DEFAULT_MIN_RECALL = 0.40
+
+
+def scorer_for(info: registry.ModelInfo, threads: int = 0) -> Scorer:
+    """A scorer that runs the version's serving file (the production path)."""
+    from ml.serving import ServingModel
+
+    runner = ServingModel.load(info, threads=threads)
+    return Scorer(
+        version=info.version,
+        logits=runner.logits,
+        temperature=info.temperature,
+        class_bias=info.class_bias,
+        params=info.preprocess,
+        backend=str(info.serving.get("format", "?")),
+    )
+
+
+def export(
+    keras_path: Path,
+    version: str,
+    val: LabelledImages,
+    root: Path | None = None,
+    tta_mode: str = "ten",
+    min_recall: float = DEFAULT_MIN_RECALL,
+    training: dict[str, Any] | None = None,
+    with_peer: bool = True,
+) -> tuple[registry.ModelInfo, dict[str, Any]]:
+    """Register ``keras_path`` as ``version`` (not activated) and return it with its report."""
+    from ml.serving import convert
+
+    root = root or registry.model_dir()
+    target = root / version
+    if target.exists():
+        raise registry.RegistryError(f"model version {version!r} already exists in {root}")
+    staging = root / f".{version}.partial"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        shutil.copyfile(keras_path, staging / "model.keras")
+        serving = convert(staging / "model.keras", staging)
+        info = registry.ModelInfo(
+            version=version, path=staging, classes=registry.EMOTIONS, preprocess=DEFAULT_PARAMS,
+            temperature=1.0, class_bias=(0.0,) * len(registry.EMOTIONS), keras_file="model.keras",
+            serving=serving, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            extra={"training": training or {}, "tta_mode": tta_mode},
+        )
+        scorer = scorer_for(info)
+        logits = view_logits(scorer, val.images, tta_mode)
+        temperature = fit_temperature(logits, val.labels)
+        bias = fit_class_bias(logits, val.labels, temperature, min_recall)
+        if any(bias):
+            temperature = fit_temperature(logits, val.labels, bias)
+        scorer = replace(scorer, temperature=temperature, class_bias=bias)
+        report = evaluate(scorer, val, tta=tta_mode != "none", tta_mode=tta_mode, with_peer=with_peer)
+        report["calibrated_on"] = val.source
+        (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
+        write_plots(report, staging)
+        metrics = {k: report[k] for k in ("n", "accuracy", "macro_f1", "per_class_recall", "ece", "tta")}
+        metrics["accuracy_without_tta"] = report["results"]["plain"]["accuracy"]
+        if "peer" in report:
+            metrics["peer_accuracy"] = report["peer"].get("accuracy")
+        info = replace(info, temperature=temperature, class_bias=bias, metrics=metrics)
+        (staging / "MODEL_CARD.md").write_text(model_card(info, report))
+        info = registry.write_info(info)
+        staging.rename(target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return registry.get(version, root), report
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None else f"{100 * x:.1f}%"
+
+
+def model_card(info: registry.ModelInfo, report: dict[str, Any]) -> str:
+    """The model card: data, recipe, results, intended use, limits, licence."""
+    training = info.extra.get("training", {})
+    recipe = training.get("config", {})
+    plain, headline = report["results"]["plain"], report["results"].get("tta", report["results"]["plain"])
+    peer = report.get("peer", {})
+    rows = "\n".join(
+        f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
+        for name, c in headline["per_class"].items()
+    )
+    speed = report.get("speed", {})
+    return f"""# Model card: {info.version}
+
+Facial-expression classifier of MoodSaaS: one grayscale face crop in, probabilities of the seven
+FER2013 emotions out ({", ".join(info.classes)}).
+
+## Data
+- Trained on the FER2013 **Training** split (28,709 48x48 grayscale faces), selected and calibrated
+  on **PublicTest** (3,589). PrivateTest was never used. {training.get("train_source", "")}
+- FER2013: Goodfellow et al., "Challenges in Representation Learning" (ICML 2013 workshop),
+  released through Kaggle **for research**. Its licence does not grant commercial rights: a
+  company deploying this model commercially must clear that, or retrain on data it owns with
+  `python -m ml train` (see README).
+
+## Recipe
+- Architecture: VGG-style CNN, stages {recipe.get("arch", {}).get("widths")} with batch norm, dense
+  {recipe.get("arch", {}).get("dense")}, dropout {recipe.get("arch", {}).get("dropout")};
+  input {info.preprocess.crop_size}x{info.preprocess.crop_size} crops of the 48x48 face.
+- Training: SGD (Nesterov, momentum 0.9), learning rate {recipe.get("learning_rate")} with cosine
+  warm restarts every {recipe.get("cycle_epochs")} epochs, decoupled weight decay
+  {recipe.get("weight_decay")}, label smoothing {recipe.get("label_smoothing")}, batch
+  {recipe.get("batch_size")}, {training.get("epochs_done", "?")} epochs (best on PublicTest at epoch
+  {training.get("best_epoch", "?")}).
+- Augmentation: flips, rotations (±{recipe.get("augment", {}).get("rotation_degrees")}°), zoom, random
+  crops, brightness/contrast, cutout. No class weighting; the rare `disgust` class is handled by
+  a post-hoc logit offset fitted on PublicTest (class_bias below).
+- Calibration: temperature T = {info.temperature} fitted on PublicTest; class logit offsets
+  {list(info.class_bias)}.
+- Preprocessing (shared by training and serving, `ml/preprocessing.py`): detector box widened by
+  {info.preprocess.face_margin}, squared, grayscale, resized to {info.preprocess.image_size}, centre
+  crop {info.preprocess.crop_size}, scaled to [0, 1].
+
+## Results on {Path(str(report["data"])).name} (n = {report["n"]})
+| | ours, no TTA | ours, TTA ({report["tta"]}) | peer: {peer.get("name", "n/a")} |
+|---|---|---|---|
+| accuracy | {_pct(plain["accuracy"])} | {_pct(headline["accuracy"])} | {_pct(peer.get("accuracy"))} |
+| macro-F1 | {plain["macro_f1"]:.3f} | {headline["macro_f1"]:.3f} | {peer.get("macro_f1", float("nan")):.3f} |
+| ECE (after temperature) | {plain["ece"]:.3f} | {headline["ece"]:.3f} | {peer.get("ece", float("nan")):.3f} |
+| ECE before temperature | {plain["ece_before_temperature"]:.3f} | {headline["ece_before_temperature"]:.3f} | |
+
+Per class (TTA):
+
+| class | precision | recall | F1 | support |
+|---|---|---|---|---|
+{rows}
+
+Classifier speed ({info.serving.get("format")}): single face p50 {speed.get("single_face_ms_p50")} ms,
+batched {speed.get("batched_faces_per_s")} faces/s on the 2-core build machine.
+PublicTest was also used for model selection and calibration, so these numbers are optimistic;
+the independent check is PrivateTest, kept outside this repository.
+
+## Intended use
+Aggregate, per-session estimates of customer affect during service interactions, shown to the
+company with their confidence and evidence. Not for decisions about an individual customer, not
+for identification, not for inferring emotions of employees (prohibited in workplaces under
+the EU AI Act art. 5(1)(f)), and only after a visible notice and consent (see the product's
+privacy settings).
+
+## Known limits and biases
+- FER2013 faces are web images: mostly frontal, posed or exaggerated expressions, skewed
+  towards lighter skin tones and adults; accuracy on real webcam faces, children, older people,
+  darker skin tones, occlusions (masks, glasses) and non-Western expression norms is lower and
+  unmeasured here.
+- Labels are noisy (human agreement on FER2013 is about 65%); `disgust` has 436 training images
+  and the weakest precision; `fear` and `sad` are often confused with each other and with
+  `neutral`.
+- Expressions are not emotions: a smile is not satisfaction. Grades must be read as evidence,
+  with the per-frame probabilities behind them.
+"""
