@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ml.datasets import load
+from ml.model import ArchConfig
+from ml.train import RunMismatch, TrainConfig, train
+
+TINY = TrainConfig(epochs=1, batch_size=64, cycle_epochs=1, arch=ArchConfig(widths=(4, 8, 8, 16), dense=16))
+
+
+def test_a_tiny_run_trains_checkpoints_every_epoch_and_resumes_where_it_stopped(fer_public: Path, tmp_path: Path) -> None:
+    data = load(fer_public)
+    train_data, val_data = data.subset(320, seed=1), data.subset(128, seed=2)
+    run = tmp_path / "run"
+    logs: list[str] = []
+
+    first = train(train_data, val_data, run, TINY, log=logs.append)
+    assert first.epochs_done == 1
+    assert (run / "last.keras").exists() and (run / "best.keras").exists()
+    assert 0.0 <= first.best_val_accuracy <= 1.0
+    assert any(line.startswith("epoch 1/1") and "min left" in line for line in logs)
+
+    # Asking for more epochs of the same recipe continues after epoch 1 instead of restarting.
+    second = train(train_data, val_data, run, replace(TINY, epochs=2), log=logs.append)
+    assert any("resuming" in line and "after epoch 1" in line for line in logs)
+    assert second.epochs_done == 2
+    assert [h["epoch"] for h in json.loads((run / "state.json").read_text())["history"]] == [1, 2]
+
+    with pytest.raises(RunMismatch):
+        train(train_data, val_data, run, replace(TINY, learning_rate=0.5))
