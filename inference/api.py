@@ -1,0 +1,241 @@
+"""The public API of the inference engine: plain dataclasses in, plain dataclasses out.
+
+    from inference import Options, analyse_image
+    result = analyse_image(jpeg_bytes, Options(faces="primary"))
+    for face in result.faces:
+        print(face.box, face.dominant, face.emotions, face.quality.ok)
+
+Images are bytes (JPEG, PNG or WebP) or OpenCV-style arrays (gray, BGR or BGRA, 8- or 16-bit).
+Every failure is an :class:`~inference.errors.InferenceError` subclass; a frame with no face
+gives an empty ``faces`` list, not an error.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from inference.classify import Classifier, default_classifier
+from inference.decode import MAX_PIXELS, Frame, decode_bytes, frame_from_array
+from inference.detect import BlazeFace, Detection
+from inference.errors import InferenceError, UnsupportedImage
+from ml.classes import EMOTIONS
+from ml.preprocessing import TTA_MODES, PreprocessParams, crop_face
+
+ImageInput = bytes | bytearray | memoryview | npt.NDArray[Any]
+
+SMALL_FACE = 48
+"""Faces narrower than FER2013's 48 px are upscaled for the model: flagged ``too_small``."""
+DARK_MEAN = 50.0
+"""Mean gray level of the face crop below which it is flagged ``too_dark``."""
+BLUR_VARIANCE = 60.0
+"""Variance of the Laplacian of the 48x48 crop below which it is flagged ``blurred``."""
+
+
+@dataclass(frozen=True)
+class Options:
+    faces: Literal["all", "primary"] = "all"
+    """``all`` faces, or only the ``primary`` subject (the largest face)."""
+    min_face_size: int = 20
+    """Ignore faces whose box side is smaller than this many pixels."""
+    tta: str = "none"
+    """Test-time augmentation: ``none``, ``flip`` or ``ten`` (see ``ml.preprocessing.tta_views``)."""
+    min_score: float = 0.5
+    """Detector confidence threshold."""
+    max_pixels: int = MAX_PIXELS
+    """Refuse images whose header announces more pixels than this."""
+
+    def __post_init__(self) -> None:
+        if self.faces not in ("all", "primary"):
+            raise ValueError(f"faces must be 'all' or 'primary', got {self.faces!r}")
+        if self.tta not in TTA_MODES:
+            raise ValueError(f"tta must be one of {TTA_MODES}, got {self.tta!r}")
+        if self.min_face_size < 1 or self.max_pixels < 1 or not 0.0 < self.min_score < 1.0:
+            raise ValueError("min_face_size and max_pixels must be positive and min_score in (0, 1)")
+
+
+@dataclass(frozen=True)
+class Quality:
+    too_small: bool
+    too_dark: bool
+    blurred: bool
+    partly_outside: bool
+
+    @property
+    def ok(self) -> bool:
+        return not (self.too_small or self.too_dark or self.blurred or self.partly_outside)
+
+    def flags(self) -> list[str]:
+        return [name for name in ("too_small", "too_dark", "blurred", "partly_outside") if getattr(self, name)]
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[int, int, int, int]
+    """x, y, width, height in pixels of the (EXIF-oriented) image."""
+    score: float
+    probabilities: tuple[float, ...]
+    """The 7 emotion probabilities in FER2013 order (``ml.classes.EMOTIONS``)."""
+    quality: Quality
+    model_version: str
+
+    @property
+    def dominant(self) -> str:
+        return EMOTIONS[int(np.argmax(self.probabilities))]
+
+    @property
+    def emotions(self) -> dict[str, float]:
+        return dict(zip(EMOTIONS, self.probabilities, strict=True))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "box": list(self.box),
+            "score": round(self.score, 4),
+            "emotions": {k: round(v, 4) for k, v in self.emotions.items()},
+            "dominant": self.dominant,
+            "quality": self.quality.flags(),
+            "model_version": self.model_version,
+        }
+
+
+@dataclass(frozen=True)
+class ImageResult:
+    width: int
+    height: int
+    faces: list[Face] = field(default_factory=list)
+    model_version: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "width": self.width,
+            "height": self.height,
+            "model_version": self.model_version,
+            "faces": [f.to_json() for f in self.faces],
+        }
+
+
+def assess(gray: npt.NDArray[np.uint8], box: tuple[int, int, int, int], face48: npt.NDArray[np.uint8]) -> Quality:
+    """Quality flags of one face: size, exposure and sharpness of its crop, and frame clipping."""
+    x, y, w, h = box
+    frame_h, frame_w = gray.shape[:2]
+    sharpness = float(cv2.Laplacian(face48, cv2.CV_32F).var())
+    return Quality(
+        too_small=max(w, h) < SMALL_FACE,
+        too_dark=float(face48.mean()) < DARK_MEAN,
+        blurred=sharpness < BLUR_VARIANCE,
+        partly_outside=x < 0 or y < 0 or x + w > frame_w or y + h > frame_h,
+    )
+
+
+def _select(detections: list[Detection], options: Options) -> list[Detection]:
+    kept = [d for d in detections if max(d.box[2], d.box[3]) >= options.min_face_size]
+    kept.sort(key=lambda d: d.box[2] * d.box[3], reverse=True)
+    return kept[:1] if options.faces == "primary" else kept
+
+
+class Engine:
+    """Detector plus classifier. One per process (see :func:`default_engine`); thread-safe."""
+
+    def __init__(self, classifier: Classifier | None = None, detector: BlazeFace | None = None):
+        self.classifier = classifier or default_classifier()
+        self._detector = detector
+        self._lock = threading.Lock()
+
+    @property
+    def detector(self) -> BlazeFace:
+        if self._detector is None:
+            with self._lock:
+                if self._detector is None:
+                    self._detector = BlazeFace()
+        return self._detector
+
+    def preload(self) -> str:
+        """Load and warm up the detector and the active model; return the model version."""
+        self.detector.detect(np.zeros((64, 64, 3), np.uint8))
+        return self.classifier.model().version
+
+    def frame(self, image: ImageInput, options: Options) -> Frame:
+        if isinstance(image, bytes | bytearray | memoryview):
+            return decode_bytes(bytes(image), options.max_pixels)
+        if isinstance(image, np.ndarray):
+            return frame_from_array(image, options.max_pixels)
+        raise UnsupportedImage(f"expected image bytes or a numpy array, got {type(image).__name__}")
+
+    def analyse_frames(self, frames: Sequence[Frame], options: Options) -> list[ImageResult]:
+        """Detect faces in every frame, then classify all faces of all frames in one batch."""
+        params: PreprocessParams = self.classifier.params
+        per_frame: list[list[Detection]] = []
+        crops: list[npt.NDArray[np.uint8]] = []
+        for frame in frames:
+            chosen = _select(self.detector.detect(frame.bgr), options)
+            per_frame.append(chosen)
+            crops.extend(crop_face(frame.gray, d.box, params) for d in chosen)
+        faces48 = np.stack(crops) if crops else np.zeros((0, params.image_size, params.image_size), np.uint8)
+        probs, version = self.classifier.probabilities(faces48, options.tta)
+        results, i = [], 0
+        for frame, chosen in zip(frames, per_frame, strict=True):
+            faces = []
+            for det in chosen:
+                faces.append(Face(
+                    box=det.box,
+                    score=det.score,
+                    probabilities=tuple(float(p) for p in probs[i]),
+                    quality=assess(frame.gray, det.box, faces48[i]),
+                    model_version=version,
+                ))
+                i += 1
+            results.append(ImageResult(width=frame.width, height=frame.height, faces=faces, model_version=version))
+        return results
+
+
+_engine: Engine | None = None
+_engine_lock = threading.Lock()
+
+
+def default_engine() -> Engine:
+    global _engine
+    if _engine is None:
+        with _engine_lock:
+            if _engine is None:
+                _engine = Engine()
+    return _engine
+
+
+def analyse_image(image: ImageInput, options: Options = Options()) -> ImageResult:
+    """Analyse one image given as encoded bytes or an array."""
+    engine = default_engine()
+    return engine.analyse_frames([engine.frame(image, options)], options)[0]
+
+
+def analyse_frames(images: Sequence[ImageInput], options: Options = Options()) -> list[ImageResult]:
+    """Analyse a batch of frames (e.g. one second of video); faces are classified in one batch.
+
+    A bad frame raises for the whole batch; callers that want per-frame errors call
+    :func:`analyse_image` per frame instead.
+    """
+    engine = default_engine()
+    return engine.analyse_frames([engine.frame(image, options) for image in images], options)
+
+
+def analyse_file(path: Path, options: Options = Options()) -> ImageResult:
+    """Analyse an image file (reads the bytes; the same checks as uploaded bytes)."""
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InferenceError(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return analyse_image(data, options)
+
+
+def preload() -> str:
+    """Load the detector and the active emotion model now; call from ``worker_process_init``.
+
+    Returns the model version. Later calls are cheap.
+    """
+    return default_engine().preload()

@@ -1,0 +1,110 @@
+"""The process-wide emotion classifier: the active registered model, hot-reloaded.
+
+The serving model is loaded lazily on first use (or eagerly by :func:`inference.preload` in
+Celery's ``worker_process_init``), warmed up, and reused for every request. Between batches the
+registry's ``ACTIVE`` pointer is re-read at most once per ``poll_seconds``; when it names
+another version, that version is loaded and swapped in, so activating or restoring a model
+needs no worker restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from inference.errors import ModelUnavailable
+from ml import registry
+from ml.preprocessing import PreprocessParams, tta_views
+from ml.serving import ServingModel
+
+log = logging.getLogger(__name__)
+
+POLL_SECONDS = 1.0
+
+
+def default_threads() -> int:
+    """Intra-op threads per process: ``$MOODSAAS_INFERENCE_THREADS`` or 1 (one Celery child per core)."""
+    raw = os.environ.get("MOODSAAS_INFERENCE_THREADS", "1")
+    try:
+        threads = int(raw)
+    except ValueError as exc:
+        raise ValueError(f"MOODSAAS_INFERENCE_THREADS must be an integer, got {raw!r}") from exc
+    if threads < 0:
+        raise ValueError(f"MOODSAAS_INFERENCE_THREADS must be >= 0, got {threads}")
+    return threads
+
+
+class Classifier:
+    """Turns 48x48 face crops into calibrated probabilities with the active model version."""
+
+    def __init__(self, root: Path | None = None, threads: int | None = None, poll_seconds: float = POLL_SECONDS):
+        self.root = root
+        self.threads = default_threads() if threads is None else threads
+        self.poll_seconds = poll_seconds
+        self._model: ServingModel | None = None
+        self._checked = 0.0
+        self._lock = threading.Lock()
+
+    def model(self) -> ServingModel:
+        """The serving model of the active version, (re)loaded if the pointer moved."""
+        now = time.monotonic()
+        current = self._model
+        if current is not None and now - self._checked < self.poll_seconds:
+            return current
+        with self._lock:
+            current = self._model
+            if current is not None and time.monotonic() - self._checked < self.poll_seconds:
+                return current
+            try:
+                version = registry.active_version(self.root)
+                if current is None or current.version != version:
+                    info = registry.get(version, self.root)
+                    loaded = ServingModel.load(info, threads=self.threads)
+                    if current is not None:
+                        log.info("emotion model hot-reloaded: %s -> %s", current.version, version)
+                    self._model = current = loaded
+            except (registry.RegistryError, OSError, ValueError) as exc:
+                if current is None:
+                    raise ModelUnavailable(f"no usable emotion model: {exc}") from exc
+                # Keep serving the loaded version rather than failing every request.
+                log.error("cannot switch emotion model, still serving %s: %s", current.version, exc)
+            self._checked = time.monotonic()
+            return current
+
+    @property
+    def params(self) -> PreprocessParams:
+        return self.model().info.preprocess
+
+    def probabilities(self, faces48: npt.NDArray[np.uint8], tta: str = "none") -> tuple[npt.NDArray[np.float32], str]:
+        """Calibrated probabilities (N, 7) averaged over the TTA views, and the model version.
+
+        All views of all faces go through the runtime as one batch.
+        """
+        model = self.model()
+        if not len(faces48):
+            return np.zeros((0, len(registry.EMOTIONS)), np.float32), model.version
+        views = tta_views(faces48, tta, model.info.preprocess)
+        n_views, n = views.shape[:2]
+        logits = model.logits(views.reshape(n_views * n, *views.shape[2:]))
+        probs = model.info.probabilities(logits).reshape(n_views, n, -1).mean(axis=0)
+        return probs.astype(np.float32), model.version
+
+
+_default: Classifier | None = None
+_default_lock = threading.Lock()
+
+
+def default_classifier() -> Classifier:
+    """The process-wide classifier (created on first use)."""
+    global _default
+    if _default is None:
+        with _default_lock:
+            if _default is None:
+                _default = Classifier()
+    return _default

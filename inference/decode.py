@@ -1,0 +1,120 @@
+"""Turn untrusted bytes or arrays into an 8-bit BGR frame plus its grayscale version.
+
+Pillow reads the header lazily, so the pixel count is checked before any pixel is decoded;
+EXIF orientation is applied; grayscale, palette, RGBA and 16-bit images are normalised.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from inference.errors import CorruptImage, ImageTooLarge, UnsupportedImage
+from ml.preprocessing import to_gray
+
+FORMATS = ("JPEG", "PNG", "WEBP")
+MAX_PIXELS = 40_000_000
+"""Default limit: a 40-megapixel photo decodes to ~120 MB of BGR; anything larger is refused."""
+
+
+@dataclass(frozen=True)
+class Frame:
+    """One decoded image: ``bgr`` (H, W, 3) uint8 for detection, ``gray`` (H, W) uint8 for emotions."""
+
+    bgr: npt.NDArray[np.uint8]
+    gray: npt.NDArray[np.uint8]
+
+    @property
+    def width(self) -> int:
+        return int(self.gray.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.gray.shape[0])
+
+
+def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> Frame:
+    """Decode JPEG, PNG or WebP bytes (EXIF orientation applied) into a :class:`Frame`."""
+    if not data:
+        raise CorruptImage("the image is empty (0 bytes)")
+    try:
+        # Pillow's own bomb check warns at MAX_IMAGE_PIXELS; ours below is stricter and typed.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise UnsupportedImage("not a recognised image; send JPEG, PNG or WebP") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLarge(f"image is too large ({exc})") from exc
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise CorruptImage(f"cannot read the image header: {exc}") from exc
+    with image:
+        if image.format not in FORMATS:
+            raise UnsupportedImage(f"{image.format} images are not supported; send JPEG, PNG or WebP")
+        width, height = image.size
+        if width * height > max_pixels:
+            raise ImageTooLarge(f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}")
+        if width == 0 or height == 0:
+            raise CorruptImage(f"image has no pixels ({width}x{height})")
+        try:
+            image.load()
+            oriented = ImageOps.exif_transpose(image)
+            array = _to_array(oriented)
+        except Image.DecompressionBombError as exc:
+            raise ImageTooLarge(f"image is too large ({exc})") from exc
+        except (OSError, ValueError, SyntaxError, EOFError) as exc:
+            raise CorruptImage(f"the {image.format} image is corrupt or truncated: {exc}") from exc
+    return frame_from_array(array)
+
+
+def _to_array(image: Image.Image) -> npt.NDArray[np.generic]:
+    """Pillow image -> numpy in OpenCV channel order (gray, BGR or BGRA; 8- or 16-bit)."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return np.asarray(image.convert("I"), dtype=np.int32).clip(0, 65535).astype(np.uint16)
+    if mode == "I":
+        return np.asarray(image, dtype=np.int32).clip(0, 65535).astype(np.uint16)
+    if mode == "F":
+        return np.asarray(image, dtype=np.float32).clip(0, 255).astype(np.uint8)
+    if mode in ("L", "1"):
+        return np.asarray(image.convert("L"), dtype=np.uint8)
+    if mode in ("RGBA", "LA", "PA") or (mode == "P" and "transparency" in image.info):
+        rgba = np.asarray(image.convert("RGBA"), dtype=np.uint8)
+        return cv2.cvtColor(rgba, cv2.COLOR_RGBA2BGRA)
+    rgb = np.asarray(image.convert("RGB"), dtype=np.uint8)
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+
+
+def frame_from_array(image: npt.NDArray[np.generic], max_pixels: int = MAX_PIXELS) -> Frame:
+    """Accept an OpenCV-style array: (H, W) gray, (H, W, 1|3|4) gray/BGR/BGRA; uint8 or uint16."""
+    if not isinstance(image, np.ndarray):
+        raise UnsupportedImage(f"expected bytes or a numpy array, got {type(image).__name__}")
+    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
+        raise UnsupportedImage(f"expected an (H, W), (H, W, 3) or (H, W, 4) image array, got shape {image.shape}")
+    if image.dtype not in (np.uint8, np.uint16):
+        if image.dtype.kind != "f" and image.dtype.kind not in "iu":
+            raise UnsupportedImage(f"unsupported pixel type {image.dtype}")
+    height, width = image.shape[:2]
+    if height == 0 or width == 0:
+        raise UnsupportedImage(f"image has no pixels ({width}x{height})")
+    if height * width > max_pixels:
+        raise ImageTooLarge(f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}")
+    gray = to_gray(image)
+    if image.ndim == 2 or image.shape[2] == 1:
+        bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    else:
+        eight = image if image.dtype == np.uint8 else _to_uint8(image)
+        bgr = cv2.cvtColor(eight, cv2.COLOR_BGRA2BGR) if eight.shape[2] == 4 else np.ascontiguousarray(eight)
+    return Frame(bgr=bgr, gray=gray)
+
+
+def _to_uint8(image: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    return np.clip(image, 0, 255).astype(np.uint8)
