@@ -1,0 +1,1 @@
+"""Companies (tenants), memberships, invitations, API tokens and the audit log."""

@@ -1,0 +1,331 @@
+"""Every state change of accounts data: atomic, audited, side effects only on commit."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.text import slugify
+
+from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
+from accounts.models import (
+    Actor,
+    ApiToken,
+    AuditEvent,
+    Company,
+    Invitation,
+    Membership,
+    Role,
+    TokenScope,
+    User,
+    hash_secret,
+)
+
+log = logging.getLogger(__name__)
+
+COMPANY_SETTING_FIELDS = ("name", "retention_days", "store_frames", "consent_notice", "grading_rubric")
+TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
+
+
+def audit(
+    actor: Actor,
+    company: Company,
+    action: str,
+    target: Any,
+    metadata: dict[str, Any] | None = None,
+) -> AuditEvent:
+    """Append an audit row. Call inside the action's transaction."""
+    target_id = getattr(target, "public_id", None) or target.pk
+    return AuditEvent.unscoped_objects.create(
+        company=company,
+        actor_user=actor.user,
+        actor_token=actor.token,
+        actor_label=actor.label,
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target_id),
+        metadata=metadata or {},
+    )
+
+
+def _require_role(actor: Actor, role: Role, what: str) -> None:
+    if actor.role is not None and not actor.role.at_least(role):
+        raise ActionForbidden(f"Only an {role.label.lower()} or higher can {what}.", code="role")
+
+
+def _unique_slug(name: str) -> str:
+    base = slugify(name)[:60] or "company"
+    slug = base
+    while Company.objects.filter(slug=slug).exists():
+        slug = f"{base}-{secrets.token_hex(3)}"
+    return slug
+
+
+@transaction.atomic
+def create_company(*, name: str, owner: User) -> Company:
+    """Create a company with ``owner`` as its first owner (used by signup and seeding)."""
+    name = name.strip()
+    if not name:
+        raise ActionError("A company needs a name.", code="name")
+    company = Company.objects.create(name=name, slug=_unique_slug(name))
+    membership = Membership.objects.create(company=company, user=owner, role=Role.OWNER)
+    actor = Actor(user=owner)
+    audit(actor, company, "company.created", company, {"name": name})
+    audit(actor, company, "member.added", membership, {"email": owner.email, "role": Role.OWNER})
+    return company
+
+
+@transaction.atomic
+def update_company_settings(*, actor: Actor, company: Company, changes: dict[str, Any]) -> Company:
+    """Apply validated settings ``changes`` (a subset of ``COMPANY_SETTING_FIELDS``)."""
+    _require_role(actor, Role.ADMIN, "change company settings")
+    unknown = set(changes) - set(COMPANY_SETTING_FIELDS)
+    if unknown:
+        raise ActionError(f"Unknown settings: {', '.join(sorted(unknown))}.", code="unknown_field")
+    locked = Company.objects.select_for_update().get(pk=company.pk)
+    diff = {
+        field: {"from": getattr(locked, field), "to": value}
+        for field, value in changes.items()
+        if getattr(locked, field) != value
+    }
+    if not diff:
+        return locked
+    for field, value in changes.items():
+        setattr(locked, field, value)
+    locked.full_clean()
+    locked.save(update_fields=list(diff))
+    audit(actor, locked, "company.settings_updated", locked, {"changes": diff})
+    return locked
+
+
+@transaction.atomic
+def invite_member(*, actor: Actor, company: Company, email: str, role: Role) -> tuple[Invitation, str]:
+    """Create an invitation and e-mail its link on commit. Return it with its one-time secret."""
+    _require_role(actor, Role.ADMIN, "invite members")
+    if role == Role.OWNER:
+        _require_role(actor, Role.OWNER, "invite owners")
+    email = email.strip().lower()
+    if Membership.objects.for_company(company).filter(user__email__iexact=email).exists():
+        raise ActionConflict(f"{email} is already a member of {company.name}.", code="already_member")
+    now = timezone.now()
+    pending = Invitation.objects.for_company(company).filter(
+        email__iexact=email, accepted_at=None, revoked_at=None, expires_at__gt=now
+    )
+    if pending.exists():
+        raise ActionConflict(
+            f"{email} already has a pending invitation; revoke it before inviting again.", code="already_invited"
+        )
+    secret = Invitation.new_secret()
+    invitation = Invitation.objects.create(
+        company=company,
+        email=email,
+        role=role,
+        token_hash=hash_secret(secret),
+        invited_by=actor.user,
+        expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
+    )
+    audit(actor, company, "invitation.created", invitation, {"email": email, "role": role})
+    transaction.on_commit(lambda: send_invitation_email(invitation, secret))
+    return invitation, secret
+
+
+def invitation_url(secret: str) -> str:
+    """Return the path of the accept page for ``secret``."""
+    from django.urls import reverse
+
+    return reverse("invitation-accept", kwargs={"secret": secret})
+
+
+def send_invitation_email(invitation: Invitation, secret: str) -> None:
+    """E-mail the invitation link; failures are logged, the admin can still share the link."""
+    company = Company.objects.get(pk=invitation.company_id)
+    protocol = settings.ACCOUNT_DEFAULT_HTTP_PROTOCOL
+    host = settings.ALLOWED_HOSTS[0] if settings.ALLOWED_HOSTS else "127.0.0.1:8000"
+    link = f"{protocol}://{host}{invitation_url(secret)}"
+    try:
+        send_mail(
+            subject=f"[MoodSaaS] You are invited to join {company.name}",
+            message=(
+                f"You have been invited to join {company.name} on MoodSaaS as {invitation.role}.\n\n"
+                f"Accept the invitation: {link}\n\n"
+                f"The link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC and works once."
+            ),
+            from_email=None,
+            recipient_list=[invitation.email],
+        )
+    except OSError:
+        log.exception("could not send invitation %s", invitation.public_id)
+
+
+def find_invitation(secret: str) -> Invitation | None:
+    """Look an invitation up by its secret, whatever its company (the secret is the credential)."""
+    if not secret or len(secret) > 100:
+        return None
+    return Invitation.unscoped_objects.select_related("company").filter(token_hash=hash_secret(secret)).first()
+
+
+def check_invitation(invitation: Invitation | None, user: User | None = None) -> Invitation:
+    """Raise a precise ``ActionError`` unless ``invitation`` can be accepted (by ``user``)."""
+    if invitation is None:
+        raise ActionError("This invitation link is not valid.", code="invitation_invalid")
+    status = invitation.status()
+    if status == "accepted":
+        raise ActionConflict("This invitation has already been used.", code="invitation_used")
+    if status == "revoked":
+        raise ActionConflict("This invitation has been revoked.", code="invitation_revoked")
+    if status == "expired":
+        raise ActionConflict(
+            f"This invitation expired on {invitation.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one.",
+            code="invitation_expired",
+        )
+    if user is not None and user.email.lower() != invitation.email.lower():
+        raise ActionForbidden(
+            f"This invitation was sent to {invitation.email}, but you are signed in as {user.email}.",
+            code="invitation_email_mismatch",
+        )
+    return invitation
+
+
+@transaction.atomic
+def accept_invitation(*, secret: str, user: User) -> Membership:
+    """Join the invitation's company. Single use: the claim is a conditional update."""
+    invitation = check_invitation(find_invitation(secret), user)
+    company = invitation.company
+    if Membership.objects.for_company(company).filter(user=user).exists():
+        raise ActionConflict(f"You are already a member of {company.name}.", code="already_member")
+    now = timezone.now()
+    # Two concurrent accepts: only one update matches the still-pending row.
+    claimed = Invitation.unscoped_objects.filter(
+        pk=invitation.pk, accepted_at=None, revoked_at=None, expires_at__gt=now
+    ).update(accepted_at=now, accepted_by=user)
+    if not claimed:
+        raise ActionConflict("This invitation has already been used.", code="invitation_used")
+    try:
+        with transaction.atomic():
+            membership = Membership.objects.create(company=company, user=user, role=invitation.role)
+    except IntegrityError:
+        raise ActionConflict(f"You are already a member of {company.name}.", code="already_member") from None
+    actor = Actor(user=user)
+    audit(actor, company, "invitation.accepted", invitation, {"email": user.email})
+    audit(actor, company, "member.added", membership, {"email": user.email, "role": invitation.role})
+    return membership
+
+
+@transaction.atomic
+def revoke_invitation(*, actor: Actor, invitation: Invitation) -> Invitation:
+    """Revoke a pending invitation."""
+    _require_role(actor, Role.ADMIN, "revoke invitations")
+    locked = Invitation.unscoped_objects.select_for_update().get(pk=invitation.pk)
+    status = locked.status()
+    if status != "pending":
+        raise ActionConflict(f"Only pending invitations can be revoked; this one is {status}.", code="not_pending")
+    if locked.role == Role.OWNER:
+        _require_role(actor, Role.OWNER, "revoke an owner invitation")
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    audit(actor, locked.company, "invitation.revoked", locked, {"email": locked.email})
+    return locked
+
+
+def _lock_owners(company: Company) -> list[Membership]:
+    # Lock every owner row so two owners cannot demote each other at the same time.
+    return list(Membership.objects.for_company(company).select_for_update().filter(role=Role.OWNER))
+
+
+@transaction.atomic
+def change_member_role(*, actor: Actor, membership: Membership, role: Role) -> Membership:
+    """Change a member's role. Only owners touch owners; the last owner stays an owner."""
+    _require_role(actor, Role.ADMIN, "change roles")
+    company = membership.company
+    owners = _lock_owners(company)
+    locked = Membership.objects.for_company(company).select_for_update().get(pk=membership.pk)
+    if locked.role == role:
+        return locked
+    if role == Role.OWNER or locked.role == Role.OWNER:
+        _require_role(actor, Role.OWNER, "grant or remove the owner role")
+    if locked.role == Role.OWNER and len(owners) == 1:
+        raise ActionConflict("The last owner cannot be demoted; make someone else an owner first.", code="last_owner")
+    previous = locked.role
+    locked.role = role
+    locked.save(update_fields=["role"])
+    audit(actor, company, "member.role_changed", locked, {"from": previous, "to": role, "email": locked.user.email})
+    return locked
+
+
+@transaction.atomic
+def remove_member(*, actor: Actor, membership: Membership) -> None:
+    """Remove a member from the company. Only owners remove owners; never the last owner."""
+    _require_role(actor, Role.ADMIN, "remove members")
+    company = membership.company
+    owners = _lock_owners(company)
+    locked = Membership.objects.for_company(company).select_for_update().get(pk=membership.pk)
+    if locked.role == Role.OWNER:
+        _require_role(actor, Role.OWNER, "remove an owner")
+        if len(owners) == 1:
+            raise ActionConflict("The last owner cannot be removed.", code="last_owner")
+    audit(actor, company, "member.removed", locked, {"email": locked.user.email, "role": locked.role})
+    locked.delete()
+
+
+@transaction.atomic
+def create_api_token(*, actor: Actor, company: Company, name: str, scope: TokenScope) -> tuple[ApiToken, str]:
+    """Create a token; return it with its secret, which is never stored and never shown again."""
+    _require_role(actor, Role.ADMIN, "create API tokens")
+    name = name.strip()
+    if not name:
+        raise ActionError("A token needs a name.", code="name")
+    secret = ApiToken.new_secret()
+    token = ApiToken.objects.create(
+        company=company,
+        name=name,
+        scope=scope,
+        display_prefix=secret[: ApiToken.DISPLAY_CHARS],
+        key_hash=hash_secret(secret),
+        created_by=actor.user,
+    )
+    audit(actor, company, "api_token.created", token, {"name": name, "scope": scope})
+    return token, secret
+
+
+@transaction.atomic
+def revoke_api_token(*, actor: Actor, token: ApiToken) -> ApiToken:
+    """Revoke a token; requests with it get 401 from then on."""
+    _require_role(actor, Role.ADMIN, "revoke API tokens")
+    locked = ApiToken.unscoped_objects.select_for_update().select_related("company").get(pk=token.pk)
+    if locked.revoked_at is not None:
+        raise ActionConflict("This token is already revoked.", code="already_revoked")
+    locked.revoked_at = timezone.now()
+    locked.save(update_fields=["revoked_at"])
+    audit(actor, locked.company, "api_token.revoked", locked, {"name": locked.name})
+    return locked
+
+
+def touch_api_token(token: ApiToken) -> None:
+    """Record that ``token`` was used, at most once a minute.
+
+    Not audited: it is bookkeeping on every request, and the audit log would drown in it.
+    """
+    now = timezone.now()
+    if token.last_used_at is not None and now - token.last_used_at < TOKEN_TOUCH_INTERVAL:
+        return
+    ApiToken.unscoped_objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now
+
+
+@transaction.atomic
+def add_member(*, actor: Actor, company: Company, user: User, role: Role) -> Membership:
+    """Add an existing user directly (operators and seeding; people join by invitation)."""
+    _require_role(actor, Role.ADMIN, "add members")
+    if role == Role.OWNER:
+        _require_role(actor, Role.OWNER, "add owners")
+    if Membership.objects.for_company(company).filter(user=user).exists():
+        raise ActionConflict(f"{user.email} is already a member of {company.name}.", code="already_member")
+    membership = Membership.objects.create(company=company, user=user, role=role)
+    audit(actor, company, "member.added", membership, {"email": user.email, "role": role})
+    return membership

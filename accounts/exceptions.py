@@ -1,0 +1,44 @@
+"""Errors raised by actions, and the DRF handler that turns them into precise 4xx responses.
+
+Any app's ``actions.py`` may raise these; the API answers ``{"detail": ..., "code": ...}`` with
+the status below, and nothing was written because actions are atomic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.response import Response
+
+
+class ActionError(Exception):
+    """The request is understood but breaks a rule (400)."""
+
+    status_code = 400
+
+    def __init__(self, message: str, code: str = "invalid") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class ActionForbidden(ActionError):
+    """The actor's role does not allow this (403)."""
+
+    status_code = 403
+
+
+class ActionConflict(ActionError):
+    """The target is not in a state that allows this (409)."""
+
+    status_code = 409
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """DRF's handler, plus ``ActionError`` → its status with ``detail`` and ``code``."""
+    # Imported here: rest_framework.views imports the authentication classes, which import actions.
+    from rest_framework.views import exception_handler
+
+    if isinstance(exc, ActionError):
+        return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
+    return exception_handler(exc, context)

@@ -1,0 +1,1 @@
+"""Server-rendered pages: layout, home, invitation acceptance and allauth's templates."""

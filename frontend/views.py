@@ -1,0 +1,115 @@
+"""Pages. They only read and dispatch; state changes go through ``accounts.actions``."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.db import connection
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts import actions
+from accounts.exceptions import ActionError
+from accounts.forms import PENDING_INVITATION_SESSION_KEY
+from accounts.models import ApiToken, Invitation, Membership, User
+from accounts.tenancy import activate_company, tenant_for_request
+
+
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    """Liveness and database reachability, for load balancers and compose health checks."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except Exception as error:
+        return JsonResponse({"status": "error", "database": str(error)}, status=503)
+    return JsonResponse({"status": "ok"})
+
+
+@login_required
+@require_GET
+def home(request: HttpRequest) -> HttpResponse:
+    """The signed-in home page: active company, its members, and the company switcher."""
+    assert isinstance(request.user, User)
+    tenant = tenant_for_request(request)
+    companies = list(Membership.objects.for_user(request.user).select_related("company").order_by("company__name"))
+    context: dict[str, object] = {"tenant": tenant, "companies": companies}
+    if tenant is not None:
+        context["members"] = (
+            Membership.objects.for_company(tenant.company).select_related("user").order_by("created_at")
+        )
+        if tenant.role.at_least(tenant.role.ADMIN):
+            context["invitations"] = [
+                i
+                for i in Invitation.objects.for_company(tenant.company).select_related("invited_by")
+                if i.status() == "pending"
+            ]
+            context["tokens"] = ApiToken.objects.for_company(tenant.company).filter(revoked_at=None)
+    return render(request, "frontend/home.html", context)
+
+
+@login_required
+@require_POST
+def switch_company(request: HttpRequest) -> HttpResponseRedirect:
+    """Switch the session's active company to one of the user's own; any other is a 404."""
+    assert isinstance(request.user, User)
+    try:
+        wanted = uuid.UUID(request.POST.get("company", ""))
+    except ValueError:
+        raise Http404("No such company among yours.") from None
+    membership = (
+        Membership.objects.for_user(request.user).select_related("company").filter(company__public_id=wanted).first()
+    )
+    if membership is None:
+        raise Http404("No such company among yours.")
+    activate_company(request, membership)
+    messages.success(request, f"You are now working in {membership.company.name}.")
+    return redirect("home")
+
+
+@require_http_methods(["GET", "POST"])
+def accept_invitation(request: HttpRequest, secret: str) -> HttpResponse:
+    """Show an invitation; accept it when signed in with the invited address.
+
+    Anonymous visitors get the secret stashed in their session, so signing up (or in) and
+    coming back completes the flow.
+    """
+    invitation = actions.find_invitation(secret)
+    user = request.user if isinstance(request.user, User) else None
+    try:
+        actions.check_invitation(invitation, user)
+    except ActionError as error:
+        return render(
+            request,
+            "frontend/invitation.html",
+            {"error": error.message, "invitation": invitation},
+            status=error.status_code,
+        )
+    assert invitation is not None
+    if user is None:
+        request.session[PENDING_INVITATION_SESSION_KEY] = secret
+        return render(
+            request,
+            "frontend/invitation.html",
+            {"invitation": invitation, "next": reverse("invitation-accept", kwargs={"secret": secret})},
+        )
+    if request.method == "POST":
+        try:
+            membership = actions.accept_invitation(secret=secret, user=user)
+        except ActionError as error:
+            return render(
+                request,
+                "frontend/invitation.html",
+                {"error": error.message, "invitation": invitation},
+                status=error.status_code,
+            )
+        request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
+        activate_company(request, membership)
+        messages.success(request, f"Welcome to {membership.company.name}.")
+        return redirect("home")
+    return render(request, "frontend/invitation.html", {"invitation": invitation, "can_accept": True})

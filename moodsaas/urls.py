@@ -1,0 +1,26 @@
+"""Root URLs. API routes live under ``/api/v1/``; each app contributes its own ``api_urls``."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+
+from frontend.views import healthz
+
+api_v1 = [
+    path("", include("accounts.urls")),
+    # Other apps' API routes go here, one line each, e.g.:
+    # path("", include("evaluations.urls")),
+]
+
+urlpatterns = [
+    path("healthz", healthz, name="healthz"),
+    path("api/v1/", include(api_v1)),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema"), name="api-redoc"),
+    path("accounts/", include("allauth.urls")),
+    path("admin/", admin.site.urls),
+    path("", include("frontend.urls")),
+]

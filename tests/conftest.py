@@ -1,0 +1,145 @@
+"""The one fixture world for every test.
+
+Companies and people:
+    ``company_a``, ``company_b``    two tenants
+    ``owner``   owner@a.test,   owner of company A
+    ``alice``   alice@a.test,   admin of company A
+    ``bob``     bob@a.test,     agent of company A
+    ``charlie`` charlie@b.test, owner of company B (the outsider in cross-tenant tests)
+    All have a verified e-mail and the password ``tests.factories.PASSWORD``.
+
+API clients (``rest_framework.test.APIClient``), signed in with a real session:
+    ``owner_client``, ``alice_client``, ``bob_client``, ``charlie_client``, ``anon_client``.
+
+API tokens (``tests.factories.IssuedToken``: ``.token``, ``.secret``, ``.header``) and clients
+sending ``Authorization: Bearer ...``:
+    ``token_a`` (read-write, A), ``read_token_a`` (read-only, A), ``token_b`` (read-write, B);
+    ``token_a_client``, ``read_token_a_client``, ``token_b_client``.
+
+Celery runs tasks eagerly in tests unless a test uses a real worker (see tests/platform).
+Tests that do not request ``db`` or these fixtures do not touch the database.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from rest_framework.test import APIClient
+
+from accounts.models import Company, Role, TokenScope, User
+from moodsaas.celery import app as celery_app
+from tests.factories import CompanyFactory, IssuedToken, MembershipFactory, UserFactory, issue_token
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager() -> Iterator[None]:
+    """Run tasks in-process by default; tests/platform starts a real worker where it matters."""
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def company_a(db: None) -> Company:
+    return CompanyFactory.create(name="Acme Support", slug="acme-support")
+
+
+@pytest.fixture
+def company_b(db: None) -> Company:
+    return CompanyFactory.create(name="Bravo Care", slug="bravo-care")
+
+
+def _member(email: str, company: Company, role: Role) -> User:
+    user = UserFactory.create(email=email)
+    MembershipFactory.create(user=user, company=company, role=role)
+    return user
+
+
+@pytest.fixture
+def owner(company_a: Company) -> User:
+    return _member("owner@a.test", company_a, Role.OWNER)
+
+
+@pytest.fixture
+def alice(company_a: Company, owner: User) -> User:
+    return _member("alice@a.test", company_a, Role.ADMIN)
+
+
+@pytest.fixture
+def bob(company_a: Company, owner: User) -> User:
+    return _member("bob@a.test", company_a, Role.AGENT)
+
+
+@pytest.fixture
+def charlie(company_b: Company) -> User:
+    return _member("charlie@b.test", company_b, Role.OWNER)
+
+
+def _client_for(user: User | None) -> APIClient:
+    client = APIClient()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def anon_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def owner_client(owner: User) -> APIClient:
+    return _client_for(owner)
+
+
+@pytest.fixture
+def alice_client(alice: User) -> APIClient:
+    return _client_for(alice)
+
+
+@pytest.fixture
+def bob_client(bob: User) -> APIClient:
+    return _client_for(bob)
+
+
+@pytest.fixture
+def charlie_client(charlie: User) -> APIClient:
+    return _client_for(charlie)
+
+
+@pytest.fixture
+def token_a(company_a: Company) -> IssuedToken:
+    return issue_token(company_a, TokenScope.READ_WRITE, "A read-write")
+
+
+@pytest.fixture
+def read_token_a(company_a: Company) -> IssuedToken:
+    return issue_token(company_a, TokenScope.READ, "A read-only")
+
+
+@pytest.fixture
+def token_b(company_b: Company) -> IssuedToken:
+    return issue_token(company_b, TokenScope.READ_WRITE, "B read-write")
+
+
+def _token_client(issued: IssuedToken) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=issued.header)
+    return client
+
+
+@pytest.fixture
+def token_a_client(token_a: IssuedToken) -> APIClient:
+    return _token_client(token_a)
+
+
+@pytest.fixture
+def read_token_a_client(read_token_a: IssuedToken) -> APIClient:
+    return _token_client(read_token_a)
+
+
+@pytest.fixture
+def token_b_client(token_b: IssuedToken) -> APIClient:
+    return _token_client(token_b)
