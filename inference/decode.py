@@ -62,6 +62,9 @@ def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> Frame:
             raise ImageTooLarge(f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}")
         if width == 0 or height == 0:
             raise CorruptImage(f"image has no pixels ({width}x{height})")
+        fast = _fast_jpeg(data, image)
+        if fast is not None:
+            return frame_from_array(fast, max_pixels)
         try:
             image.load()
             oriented = ImageOps.exif_transpose(image)
@@ -71,6 +74,25 @@ def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> Frame:
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise CorruptImage(f"the {image.format} image is corrupt or truncated: {exc}") from exc
     return frame_from_array(array)
+
+
+def _fast_jpeg(data: bytes, image: Image.Image) -> npt.NDArray[np.uint8] | None:
+    """Decode a plain, complete, upright 8-bit JPEG with OpenCV (~2x faster than Pillow), else None.
+
+    OpenCV returns a half-grey picture for a truncated JPEG instead of failing, so only files
+    that end with the JPEG end-of-image marker take this path; the rest go through Pillow.
+    """
+    if image.format != "JPEG" or image.mode not in ("RGB", "L"):
+        return None
+    if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: leave rotations to Pillow
+        return None
+    if not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
+        return None
+    flag = cv2.IMREAD_COLOR if image.mode == "RGB" else cv2.IMREAD_GRAYSCALE
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
+    if decoded is None or decoded.shape[:2] != (image.size[1], image.size[0]):
+        return None
+    return np.asarray(decoded, dtype=np.uint8)
 
 
 def _to_array(image: Image.Image) -> npt.NDArray[np.generic]:
