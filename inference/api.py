@@ -35,8 +35,12 @@ SMALL_FACE = 48
 """Faces narrower than FER2013's 48 px are upscaled for the model: flagged ``too_small``."""
 DARK_MEAN = 50.0
 """Mean gray level of the face crop below which it is flagged ``too_dark``."""
-BLUR_VARIANCE = 60.0
-"""Variance of the Laplacian of the 48x48 crop below which it is flagged ``blurred``."""
+BLUR_VARIANCE = 300.0
+"""Variance of the Laplacian of the 48x48 crop below which it is flagged ``blurred``.
+
+Measured: 99% of FER2013 PublicTest faces score above 1,680; the astronaut photo's face 2,140;
+the same photo blurred with a Gaussian of sigma 2 px 440, 3 px 150, 4 px 76.
+"""
 
 
 @dataclass(frozen=True)

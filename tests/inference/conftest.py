@@ -1,0 +1,95 @@
+"""Fixtures for the inference tests: a tiny registered model and real sample photographs.
+
+The tiny model is an untrained moodnet (random weights, 2 narrow stages) exported through the
+real ``ml.serving.convert`` path into a temporary registry, so tests exercise the production
+code without training anything. Tests that need a *trained* model use the repository's
+``models/`` registry and are skipped while it has no active version.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import numpy.typing as npt
+import pytest
+
+from ml import registry
+from ml.preprocessing import DEFAULT_PARAMS
+
+TINY_ARCH = {"widths": (8, 16), "dense": 16}
+
+
+def register_tiny(root: Path, version: str, seed: int) -> registry.ModelInfo:
+    """Build, convert and register an untrained tiny moodnet as ``version`` under ``root``."""
+    import keras
+
+    from ml.model import ArchConfig, build_model
+    from ml.serving import convert
+
+    keras.utils.set_random_seed(seed)
+    target = root / version
+    target.mkdir(parents=True)
+    build_model(ArchConfig(**TINY_ARCH)).save(target / "model.keras")  # type: ignore[arg-type]
+    serving = convert(target / "model.keras", target)
+    info = registry.ModelInfo(
+        version=version, path=target, classes=registry.EMOTIONS, preprocess=DEFAULT_PARAMS, temperature=1.0,
+        class_bias=(0.0,) * len(registry.EMOTIONS), keras_file="model.keras", serving=serving,
+        created_at=f"2026-01-0{seed}T00:00:00+00:00",
+    )
+    return registry.write_info(info)
+
+
+@pytest.fixture(scope="session")
+def model_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A temporary registry with tiny versions ``tiny-1`` (active) and ``tiny-2``, set as $MOODSAAS_MODEL_DIR."""
+    root = tmp_path_factory.mktemp("models")
+    register_tiny(root, "tiny-1", 1)
+    register_tiny(root, "tiny-2", 2)
+    registry.activate("tiny-1", root)
+    previous = os.environ.get("MOODSAAS_MODEL_DIR")
+    os.environ["MOODSAAS_MODEL_DIR"] = str(root)
+    yield root
+    if previous is None:
+        os.environ.pop("MOODSAAS_MODEL_DIR", None)
+    else:
+        os.environ["MOODSAAS_MODEL_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def astronaut() -> npt.NDArray[np.uint8]:
+    """scikit-image's astronaut photo (Eileen Collins, smiling), as BGR."""
+    from skimage import data
+
+    return np.ascontiguousarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="session")
+def astronaut_png(astronaut: npt.NDArray[np.uint8]) -> bytes:
+    return bytes(cv2.imencode(".png", astronaut)[1])
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg(astronaut: npt.NDArray[np.uint8]) -> bytes:
+    return bytes(cv2.imencode(".jpg", astronaut, [cv2.IMWRITE_JPEG_QUALITY, 92])[1])
+
+
+@pytest.fixture
+def trained_model_root() -> Path:
+    """The repository's registry, if a trained model is active there."""
+    root = registry.REPO_MODELS
+    if not (root / "ACTIVE").is_file():
+        pytest.skip("no trained model is registered in models/ yet")
+    return root
+
+
+@pytest.fixture
+def copy_registry(model_root: Path, tmp_path: Path) -> Path:
+    """A private copy of the tiny registry that a test may re-activate freely."""
+    target = tmp_path / "models"
+    shutil.copytree(model_root, target)
+    return target
