@@ -46,7 +46,7 @@ def sample_photos() -> dict[str, npt.NDArray[np.uint8]]:
         "grace_hopper": package_file("matplotlib", "mpl-data/sample_data/grace_hopper.jpg"),
         "cameraman": package_file("skimage", "data/camera.png"),
     }
-    return {name: cv2.imread(str(path), cv2.IMREAD_COLOR) for name, path in photos.items()}
+    return {name: np.asarray(cv2.imread(str(path), cv2.IMREAD_COLOR), np.uint8) for name, path in photos.items()}
 
 
 def letterbox(image: npt.NDArray[np.uint8], width: int = FRAME_W, height: int = FRAME_H) -> npt.NDArray[np.uint8]:
@@ -86,7 +86,7 @@ class Peer:
         self.detector = HaarCascade(peer_file("haarcascade_frontalface_default.xml"), 1.1, 5, 50)
         model = keras.models.load_model(peer_file("emotion_model.hdf5"), compile=False)
 
-        @tf.function(reduce_retracing=True)  # type: ignore[untyped-decorator]  # tf is untyped
+        @tf.function(reduce_retracing=True)
         def forward(x: Any) -> Any:
             return model(x, training=False)
 
@@ -98,7 +98,7 @@ class Peer:
 
     def faces(self, gray: npt.NDArray[np.uint8]) -> tuple[list[Detection], npt.NDArray[np.float32]]:
         mean = float(gray[-2:].mean())
-        padded = cv2.copyMakeBorder(gray, *(PEER_PADDING,) * 4, cv2.BORDER_CONSTANT, value=mean)
+        padded = np.asarray(cv2.copyMakeBorder(gray, *(PEER_PADDING,) * 4, cv2.BORDER_CONSTANT, value=mean), np.uint8)
         found = self.detector.detect_gray(padded)
         crops, kept = [], []
         for det in found:
@@ -115,8 +115,8 @@ class Peer:
         return kept, self.classify(batch)
 
     def frame(self, data: bytes) -> tuple[list[Detection], npt.NDArray[np.float32]]:
-        bgr = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        return self.faces(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+        bgr = np.asarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), np.uint8)
+        return self.faces(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY), np.uint8))
 
 
 def timings(fn: Callable[[], object], repeats: int, warmup: int = 3) -> list[float]:
@@ -170,8 +170,14 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
     ours_ms: list[float] = []
     peer_ms: list[float] = []
     for name, data in frames.items():
-        ours_ms += timings(lambda d=data: engine.analyse_frames([engine.frame(d, options)], options), repeats)
-        peer_ms += timings(lambda d=data: peer.frame(d), repeats)
+        def ours_frame(d: bytes = data) -> object:
+            return engine.analyse_frames([engine.frame(d, options)], options)
+
+        def peer_frame(d: bytes = data) -> object:
+            return peer.frame(d)
+
+        ours_ms += timings(ours_frame, repeats)
+        peer_ms += timings(peer_frame, repeats)
         result = engine.analyse_frames([engine.frame(data, options)], options)[0]
         ours_found[name] = [Detection(f.box, f.score) for f in result.faces]
         peer_found[name] = peer.frame(data)[0]
@@ -181,7 +187,8 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
     model = engine.classifier.model()
     ours_single = timings(lambda: engine.classifier.probabilities(faces48[:1]), repeats * 4)
     ours_batch = timings(lambda: engine.classifier.probabilities(faces48), max(10, repeats // 2))
-    peer_in = ((np.stack([cv2.resize(f, (64, 64)) for f in faces48]).astype(np.float32) / 255 - 0.5) * 2)[..., None]
+    resized = np.stack([cv2.resize(f, (PEER_INPUT, PEER_INPUT)) for f in faces48]).astype(np.float32)
+    peer_in: npt.NDArray[np.float32] = ((resized / np.float32(255) - np.float32(0.5)) * np.float32(2))[..., None]
     peer_single = timings(lambda: peer.classify(peer_in[:1]), repeats * 4)
     peer_batch = timings(lambda: peer.classify(peer_in), max(10, repeats // 2))
     sides = [

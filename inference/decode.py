@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import warnings
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -49,6 +50,8 @@ def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> Frame:
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
+        if _claims_supported_format(data):
+            raise CorruptImage("the file starts like a JPEG, PNG or WebP image but its header is corrupt") from exc
         raise UnsupportedImage("not a recognised image; send JPEG, PNG or WebP") from exc
     except Image.DecompressionBombError as exc:
         raise ImageTooLarge(f"image is too large ({exc})") from exc
@@ -74,6 +77,10 @@ def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> Frame:
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise CorruptImage(f"the {image.format} image is corrupt or truncated: {exc}") from exc
     return frame_from_array(array)
+
+
+def _claims_supported_format(data: bytes) -> bool:
+    return data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
 def _fast_jpeg(data: bytes, image: Image.Image) -> npt.NDArray[np.uint8] | None:
@@ -119,9 +126,8 @@ def frame_from_array(image: npt.NDArray[np.generic], max_pixels: int = MAX_PIXEL
         raise UnsupportedImage(f"expected bytes or a numpy array, got {type(image).__name__}")
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[2] not in (1, 3, 4)):
         raise UnsupportedImage(f"expected an (H, W), (H, W, 3) or (H, W, 4) image array, got shape {image.shape}")
-    if image.dtype not in (np.uint8, np.uint16):
-        if image.dtype.kind != "f" and image.dtype.kind not in "iu":
-            raise UnsupportedImage(f"unsupported pixel type {image.dtype}")
+    if image.dtype.kind not in "fiu":
+        raise UnsupportedImage(f"unsupported pixel type {image.dtype}")
     height, width = image.shape[:2]
     if height == 0 or width == 0:
         raise UnsupportedImage(f"image has no pixels ({width}x{height})")
@@ -131,12 +137,15 @@ def frame_from_array(image: npt.NDArray[np.generic], max_pixels: int = MAX_PIXEL
     if image.ndim == 2 or image.shape[2] == 1:
         bgr = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
     else:
-        eight = image if image.dtype == np.uint8 else _to_uint8(image)
+        eight = _to_uint8(image)
         bgr = cv2.cvtColor(eight, cv2.COLOR_BGRA2BGR) if eight.shape[2] == 4 else np.ascontiguousarray(eight)
-    return Frame(bgr=bgr, gray=gray)
+    return Frame(bgr=np.asarray(bgr, np.uint8), gray=gray)
 
 
-def _to_uint8(image: npt.NDArray[np.generic]) -> npt.NDArray[np.uint8]:
+def _to_uint8(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
+    """8-bit pixels the way ``ml.preprocessing.to_gray`` makes them: top byte of 16-bit, clip others."""
+    if image.dtype == np.uint8:
+        return image
     if image.dtype == np.uint16:
-        return (image >> 8).astype(np.uint8)
-    return np.clip(image, 0, 255).astype(np.uint8)
+        return np.asarray(image >> 8, dtype=np.uint8)
+    return np.asarray(np.clip(image, 0, 255), dtype=np.uint8)

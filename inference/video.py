@@ -88,7 +88,7 @@ def sampled_frames(path: Path, sample_fps: float) -> Iterator[tuple[int, npt.NDA
                 ok, frame = capture.retrieve()
                 if ok and frame is not None:
                     last_slot = slot
-                    yield int(index / fps), frame
+                    yield int(index / fps), np.asarray(frame, np.uint8)
             index += 1
     finally:
         capture.release()
@@ -102,8 +102,12 @@ def video_fps(path: Path) -> float:
         capture.release()
 
 
-def analyse_video(path: Path, sample_fps: float = 2.0, options: Options = Options(faces="primary")) -> VideoResult:
-    """Analyse a video file: each second's sampled frames are classified as one batch."""
+def analyse_video(path: Path, sample_fps: float = 2.0, options: Options | None = None) -> VideoResult:
+    """Analyse a video file: each second's sampled frames are classified as one batch.
+
+    ``options`` defaults to the primary subject only: a timeline follows one customer.
+    """
+    options = options or Options(faces="primary")
     engine = default_engine()
     timeline: list[Second] = []
     pending: list[npt.NDArray[np.uint8]] = []

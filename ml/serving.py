@@ -66,7 +66,7 @@ def convert(
     size = int(model.input_shape[1] or CROP_SIZE)
     spec = (tf.TensorSpec((None, size, size, 1), tf.float32, name=INPUT_NAME),)
 
-    @tf.function(input_signature=spec)  # type: ignore[untyped-decorator]  # tf is untyped
+    @tf.function(input_signature=spec)
     def forward(x: Any) -> Any:
         return model(x, training=False)
 
@@ -108,7 +108,7 @@ def quantize_onnx(float_path: Path, int8_path: Path, faces48: npt.NDArray[np.uin
 
     inputs = to_model_input(faces48)
 
-    class Reader(CalibrationDataReader):  # type: ignore[misc]  # onnxruntime ships no type hints
+    class Reader(CalibrationDataReader):
         def __init__(self) -> None:
             self.batches = iter([{INPUT_NAME: inputs[i : i + 64]} for i in range(0, len(inputs), 64)])
 
@@ -169,7 +169,7 @@ class _KerasRunner:
 
         model = keras.models.load_model(path, compile=False)
 
-        @tf.function(reduce_retracing=True)  # type: ignore[untyped-decorator]  # tf is untyped
+        @tf.function(reduce_retracing=True)
         def forward(x: Any) -> Any:
             return model(x, training=False)
 
