@@ -1,0 +1,273 @@
+"""The evaluations REST API: sessions, their observations, uploads, and one-shot analysis.
+
+Who sees what: agents see and run their own sessions; admins and owners see and run every
+session of the company; API tokens see all sessions, and read-write tokens run them.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any, ClassVar
+
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+from django.db.models import OuterRef, QuerySet, Subquery
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, serializers, status
+from rest_framework.decorators import action
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.parsers import FormParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.models import Company, Membership, Role, User
+from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, tenant_for_request
+from evaluations import actions
+from evaluations.models import EvaluationSession, Observation
+from evaluations.serializers import (
+    AnalyseSerializer,
+    AnalysisSerializer,
+    ErrorSerializer,
+    ImagesQueuedSerializer,
+    ImagesUploadSerializer,
+    ObservationSerializer,
+    SessionCreateSerializer,
+    SessionDetailSerializer,
+    SessionFilterSerializer,
+    SessionSerializer,
+    VideoUploadSerializer,
+)
+from evaluations.uploads import check_image, check_image_size, check_video, image_error
+
+ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+
+
+def _read(upload: UploadedFile) -> bytes:
+    upload.seek(0)
+    return bytes(upload.read())
+
+
+class SessionViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin, CompanyScopedViewSet[EvaluationSession]
+):
+    """Evaluation sessions of the company (agents: their own)."""
+
+    model = EvaluationSession
+    minimum_role: ClassVar[dict[str, Role]] = {"GET": Role.AGENT, "POST": Role.AGENT}
+    serializer_class = SessionSerializer
+
+    def base_queryset(self, company: Company) -> QuerySet[EvaluationSession]:
+        tenant = self.tenant
+        # The agent's member id, for linking to /members/; one subquery instead of a query per row.
+        member_id = Membership.unscoped_objects.filter(company=OuterRef("company"), user=OuterRef("agent")).values(
+            "public_id"
+        )[:1]
+        return (
+            actions.visible_sessions(company, tenant.role, tenant.user)
+            .select_related("agent", "rubric_version", "company")
+            .annotate(agent_member_id=Subquery(member_id))
+        )
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer[Any]]:
+        if self.action == "list":
+            return SessionSerializer
+        return SessionDetailSerializer
+
+    def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        if self.action != "list":
+            return queryset
+        filters = SessionFilterSerializer(data=self.request.query_params)
+        filters.is_valid(raise_exception=True)
+        data = filters.validated_data
+        if "agent" in data:
+            members = Membership.objects.for_company(self.tenant.company).filter(public_id=data["agent"])
+            queryset = queryset.filter(agent__in=members.values("user"))
+        if "status" in data:
+            queryset = queryset.filter(status=data["status"])
+        if "grade" in data:
+            queryset = queryset.filter(grade_letter=data["grade"])
+        if "channel" in data:
+            queryset = queryset.filter(channel=data["channel"])
+        if "started_after" in data:
+            queryset = queryset.filter(started_at__gte=data["started_after"])
+        if "started_before" in data:
+            queryset = queryset.filter(started_at__lt=data["started_before"])
+        return queryset
+
+    @extend_schema(parameters=[SessionFilterSerializer], responses=SessionSerializer(many=True))
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=SessionCreateSerializer, responses={201: SessionDetailSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Create and start a session (it is open at once)."""
+        serializer = SessionCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        tenant = self.tenant
+        agent = self._agent(data.get("agent"))
+        session = actions.start_session(
+            actor=tenant.actor,
+            company=tenant.company,
+            agent=agent,
+            channel=data["channel"],
+            customer_reference=data["customer_reference"],
+        )
+        return Response(self._detail(session), status=status.HTTP_201_CREATED)
+
+    def _agent(self, member_id: Any) -> User:
+        tenant = self.tenant
+        if member_id is None:
+            if tenant.user is None:
+                raise serializers.ValidationError({"agent": "Name the agent (member id) when using an API token."})
+            return tenant.user
+        membership = (
+            Membership.objects.for_company(tenant.company).select_related("user").filter(public_id=member_id).first()
+        )
+        if membership is None:
+            raise serializers.ValidationError({"agent": "No member with this id in your company."})
+        return membership.user
+
+    def _detail(self, session: EvaluationSession) -> dict[str, Any]:
+        # Re-read through the scoped queryset so the response has the same annotations as GET.
+        fresh = self.get_queryset().get(pk=session.pk)
+        return dict(SessionDetailSerializer(fresh).data)
+
+    def _transition(self, change: Any) -> Response:
+        session = self.get_object()
+        updated = change(actor=self.tenant.actor, session=session)
+        return Response(self._detail(updated))
+
+    @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def pause(self, request: Request, id: str | None = None) -> Response:
+        """Stop recording; frames sent while paused are refused. Pausing twice is a no-op."""
+        return self._transition(actions.pause_session)
+
+    @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def resume(self, request: Request, id: str | None = None) -> Response:
+        """Start recording again."""
+        return self._transition(actions.resume_session)
+
+    @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def finish(self, request: Request, id: str | None = None) -> Response:
+        """Close the session and freeze its grade. Finishing twice is a no-op."""
+        return self._transition(actions.finish_session)
+
+    @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, id: str | None = None) -> Response:
+        """Abandon the session without a grade."""
+        return self._transition(actions.cancel_session)
+
+    @extend_schema(
+        responses=ObservationSerializer(many=True),
+        parameters=[OpenApiParameter("page", int, description="Page number (50 per page).")],
+    )
+    @action(detail=True, methods=["get"])
+    def observations(self, request: Request, id: str | None = None) -> Response:
+        """Every analysed face of the session, in frame order (paginated)."""
+        session = self.get_object()
+        queryset = (
+            Observation.objects.for_company(self.tenant.company)
+            .filter(session=session)
+            .order_by("frame_sequence", "face_index")
+        )
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(queryset, request, view=self)
+        assert page is not None  # PageNumberPagination always pages
+        return paginator.get_paginated_response(ObservationSerializer(page, many=True).data)
+
+    @extend_schema(
+        request={"multipart/form-data": ImagesUploadSerializer}, responses={202: ImagesQueuedSerializer, **ERRORS}
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    def images(self, request: Request, id: str | None = None) -> Response:
+        """Add one or many images to an image or API session; each is analysed like a live frame.
+
+        Every image is decoded before anything is queued: one bad image refuses the whole request.
+        """
+        session = self.get_object()
+        serializer = ImagesUploadSerializer(data={"images": request.FILES.getlist("images")})
+        serializer.is_valid(raise_exception=True)
+        blobs = []
+        for upload in serializer.validated_data["images"]:
+            data = _read(upload)
+            check_image(data, upload.name or "image", settings.EVALUATIONS_MAX_IMAGE_BYTES)
+            blobs.append(data)
+        sequences = actions.add_images(actor=self.tenant.actor, session=session, images=blobs)
+        fresh = self.get_queryset().get(pk=session.pk)
+        body = {"sequences": sequences, "session": SessionSerializer(fresh).data}
+        return Response(body, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        request={"multipart/form-data": VideoUploadSerializer}, responses={202: SessionDetailSerializer, **ERRORS}
+    )
+    @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
+    def video(self, request: Request, id: str | None = None) -> Response:
+        """Upload the video of a video session; it is analysed in the background, then the session finishes.
+
+        Progress: ``video`` in the session detail, and ``video.progress`` messages on the websocket.
+        """
+        session = self.get_object()
+        serializer = VideoUploadSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload: UploadedFile = serializer.validated_data["video"]
+        sample_fps = serializer.validated_data.get("sample_fps", settings.EVALUATIONS_VIDEO_SAMPLE_FPS)
+        staging = Path(settings.MEDIA_ROOT) / "video-uploads" / "staging"
+        staging.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=staging, suffix=".video", delete=False) as handle:
+            path = Path(handle.name)
+            for chunk in upload.chunks():
+                handle.write(chunk)
+        try:
+            info = check_video(path, upload.name or "video", upload.size or 0, settings.EVALUATIONS_MAX_VIDEO_BYTES)
+            updated = actions.upload_video(
+                actor=self.tenant.actor,
+                session=session,
+                file_path=path,
+                sample_fps=sample_fps,
+                frames_total=info.samples(sample_fps),
+            )
+        finally:
+            path.unlink(missing_ok=True)  # moved away on success; removed on any refusal
+        return Response(self._detail(updated), status=status.HTTP_202_ACCEPTED)
+
+
+class AnalyseView(APIView):
+    """Analyse one image and return its faces and emotions. Nothing is stored.
+
+    Runs in the request: the caller waits for the answer anyway, and one image takes about as
+    long as a broker round trip (the model is loaded once per web process, on first use).
+    """
+
+    permission_classes = [HasTenantRole]
+    minimum_role: ClassVar[dict[str, Role]] = {"POST": Role.AGENT}
+    parser_classes = [MultiPartParser, FormParser]
+    serializer_class = AnalyseSerializer
+
+    @extend_schema(request={"multipart/form-data": AnalyseSerializer}, responses={200: AnalysisSerializer, **ERRORS})
+    def post(self, request: Request) -> Response:
+        import inference
+
+        assert tenant_for_request(request) is not None  # HasTenantRole guarantees it
+        serializer = AnalyseSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        upload: UploadedFile = serializer.validated_data["image"]
+        data = _read(upload)
+        name = upload.name or "image"
+        check_image_size(data, name, settings.EVALUATIONS_MAX_IMAGE_BYTES)
+        try:
+            result = inference.analyse_image(data, inference.Options(faces=serializer.validated_data["faces"]))
+        except inference.ModelUnavailable:
+            return Response(
+                {"detail": "The emotion model is not available; try again later.", "code": "model_unavailable"},
+                status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            )
+        except inference.InferenceError as exc:
+            raise image_error(exc, name) from None
+        return Response(AnalysisSerializer(result.to_json()).data)

@@ -1,0 +1,248 @@
+"""Evaluation sessions and what was observed in them.
+
+Raw frames are never stored: a frame leaves a :class:`SessionFrame` ledger row (its sequence
+number, time and outcome) and one :class:`Observation` per analysed face.
+
+Every model inherits its managers from ``CompanyOwned``: ``objects.for_company(company)`` and the
+greppable escape hatch ``unscoped_objects`` (used only by Celery tasks, which hold ids).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import models
+
+from accounts.models import CompanyOwned
+from evaluations.grading import EMOTIONS, INSUFFICIENT, Rubric
+
+
+class RubricVersion(CompanyOwned):
+    """An immutable snapshot of a company's grading rubric; sessions and grades point at one."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    version = models.PositiveIntegerField()
+    fingerprint = models.CharField(max_length=64, help_text="sha256 of the canonical rules")
+    rules = models.JSONField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["company", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["company", "version"], name="rubric_unique_company_version"),
+            models.UniqueConstraint(fields=["company", "fingerprint"], name="rubric_unique_company_fingerprint"),
+        ]
+
+    def __str__(self) -> str:
+        return f"rubric v{self.version} of {self.company_id}"
+
+    @property
+    def rubric(self) -> Rubric:
+        return Rubric.from_json(self.rules)
+
+
+class Channel(models.TextChoices):
+    LIVE = "live", "Live camera"
+    IMAGES = "images", "Image upload"
+    VIDEO = "video", "Video file"
+    API = "api", "API"
+
+
+class Status(models.TextChoices):
+    OPEN = "open", "Open"
+    PAUSED = "paused", "Paused"
+    FINISHED = "finished", "Finished"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+class GradeLetter(models.TextChoices):
+    A = "A", "A (happy or surprised)"
+    B = "B", "B (neutral)"
+    C = "C", "C (sad)"
+    D = "D", "D (fear or disgust)"
+    F = "F", "F (angry)"
+    INSUFFICIENT = INSUFFICIENT, "Insufficient evidence"
+
+
+class VideoStatus(models.TextChoices):
+    NONE = "", "No video"
+    QUEUED = "queued", "Queued"
+    PROCESSING = "processing", "Processing"
+    DONE = "done", "Done"
+    FAILED = "failed", "Failed"
+
+
+class EvaluationSession(CompanyOwned):
+    """One agent serving one customer, graded from the customer's facial expressions.
+
+    Counters (all frames the session was sent): ``received = rejected + dropped + processed +
+    failed + in flight``. Dropped frames were valid but shed on purpose (rate limit or workers
+    behind); rejected ones were invalid (size, type, duplicate sequence, session not open).
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    agent = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+")
+    customer_reference = models.CharField(max_length=200, blank=True)
+    channel = models.CharField(max_length=16, choices=Channel.choices, default=Channel.LIVE)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.OPEN)
+    rubric_version = models.ForeignKey(RubricVersion, on_delete=models.PROTECT, related_name="+")
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField()
+    paused_at = models.DateTimeField(null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    # Running grade, updated with every frame; the final snapshot is frozen by finish_session.
+    grade_state = models.JSONField(default=dict, blank=True)
+    grade_letter = models.CharField(max_length=32, choices=GradeLetter.choices, blank=True, db_index=True)
+    score = models.FloatField(null=True, blank=True)
+    confidence = models.FloatField(null=True, blank=True)
+    final_grade = models.JSONField(null=True, blank=True)
+
+    next_sequence = models.PositiveBigIntegerField(default=0, help_text="Next server-assigned frame number.")
+    frames_received = models.PositiveIntegerField(default=0)
+    frames_rejected = models.PositiveIntegerField(default=0)
+    frames_dropped = models.PositiveIntegerField(default=0)
+    frames_processed = models.PositiveIntegerField(default=0)
+    frames_failed = models.PositiveIntegerField(default=0)
+    faces_observed = models.PositiveIntegerField(default=0)
+
+    video_status = models.CharField(max_length=16, choices=VideoStatus.choices, blank=True, default=VideoStatus.NONE)
+    video_sample_fps = models.FloatField(null=True, blank=True)
+    video_frames_total = models.PositiveIntegerField(default=0)
+    video_frames_done = models.PositiveIntegerField(default=0)
+    video_error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-started_at", "-id"]
+        indexes = [
+            models.Index(fields=["company", "-started_at"], name="session_company_started"),
+            models.Index(fields=["company", "agent", "-started_at"], name="session_company_agent"),
+            models.Index(fields=["company", "status"], name="session_company_status"),
+        ]
+
+    def __str__(self) -> str:
+        return f"session {self.public_id} ({self.status})"
+
+    @property
+    def is_open(self) -> bool:
+        """Frames are recorded only while open."""
+        return self.status == Status.OPEN
+
+    @property
+    def is_active(self) -> bool:
+        """Open or paused: not yet finished or cancelled."""
+        return self.status in (Status.OPEN, Status.PAUSED)
+
+    @property
+    def group_name(self) -> str:
+        return session_group(self.public_id)
+
+    @property
+    def video_progress(self) -> float | None:
+        if not self.video_status:
+            return None
+        if self.video_status == VideoStatus.DONE:
+            return 1.0
+        if not self.video_frames_total:
+            return 0.0
+        return min(1.0, round(self.video_frames_done / self.video_frames_total, 3))
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "frames_received": self.frames_received,
+            "frames_rejected": self.frames_rejected,
+            "frames_dropped": self.frames_dropped,
+            "frames_processed": self.frames_processed,
+            "frames_failed": self.frames_failed,
+            "faces_observed": self.faces_observed,
+        }
+
+
+def session_group(public_id: uuid.UUID | str) -> str:
+    """Channel-layer group of one session (from its server-side public id)."""
+    return f"evaluations.session.{uuid.UUID(str(public_id)).hex}"
+
+
+def company_group(public_id: uuid.UUID | str) -> str:
+    """Channel-layer group of a company's live dashboard (from its server-side public id)."""
+    return f"evaluations.company.{uuid.UUID(str(public_id)).hex}"
+
+
+class FrameOutcome(models.TextChoices):
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed"
+
+
+class SessionFrame(CompanyOwned):
+    """Ledger of analysed frames: one row per (session, sequence), the idempotency claim.
+
+    A retried task or a repeated sequence number finds its row and changes nothing.
+    """
+
+    session = models.ForeignKey(EvaluationSession, on_delete=models.CASCADE, related_name="+")
+    sequence = models.PositiveBigIntegerField()
+    captured_at = models.DateTimeField()
+    offset_seconds = models.FloatField(help_text="Seconds since the session started (video: position in the file).")
+    outcome = models.CharField(max_length=16, choices=FrameOutcome.choices)
+    faces = models.PositiveSmallIntegerField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["session", "sequence"]
+        constraints = [models.UniqueConstraint(fields=["session", "sequence"], name="frame_unique_session_sequence")]
+
+    def __str__(self) -> str:
+        return f"frame {self.sequence} of {self.session_id}"
+
+
+class Observation(CompanyOwned):
+    """One analysed face in one frame."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    session = models.ForeignKey(EvaluationSession, on_delete=models.CASCADE, related_name="+")
+    frame_sequence = models.PositiveBigIntegerField()
+    captured_at = models.DateTimeField()
+    offset_seconds = models.FloatField()
+    face_index = models.PositiveSmallIntegerField(help_text="0 is the largest face of the frame.")
+    is_primary = models.BooleanField(help_text="The face grading uses for this frame.")
+    box_x = models.IntegerField()
+    box_y = models.IntegerField()
+    box_w = models.PositiveIntegerField()
+    box_h = models.PositiveIntegerField()
+    detection_score = models.FloatField()
+    angry = models.FloatField()
+    disgust = models.FloatField()
+    fear = models.FloatField()
+    happy = models.FloatField()
+    sad = models.FloatField()
+    surprise = models.FloatField()
+    neutral = models.FloatField()
+    dominant = models.CharField(max_length=16, choices=[(e, e) for e in EMOTIONS])
+    quality_flags = models.JSONField(default=list, blank=True)
+    model_version = models.CharField(max_length=100)
+
+    class Meta:
+        ordering = ["session", "frame_sequence", "face_index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "frame_sequence", "face_index"], name="observation_unique_session_frame_face"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"face {self.face_index} of frame {self.frame_sequence} ({self.dominant})"
+
+    @property
+    def box(self) -> list[int]:
+        return [self.box_x, self.box_y, self.box_w, self.box_h]
+
+    @property
+    def probabilities(self) -> tuple[float, ...]:
+        return tuple(getattr(self, e) for e in EMOTIONS)
+
+    @property
+    def emotions(self) -> dict[str, float]:
+        return {e: getattr(self, e) for e in EMOTIONS}

@@ -1,0 +1,223 @@
+"""Shapes of the evaluations API. Validation only; state changes go through ``evaluations.actions``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from evaluations import actions
+from evaluations.grading import EMOTIONS, INSUFFICIENT
+from evaluations.models import Channel, EvaluationSession, GradeLetter, Observation, Status
+
+
+class AgentSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField(allow_null=True, help_text="The agent's member id (see /members/).")
+    email = serializers.EmailField(allow_null=True)
+
+
+class StatsSerializer(serializers.Serializer[Any]):
+    frames_received = serializers.IntegerField()
+    frames_rejected = serializers.IntegerField(help_text="Invalid: size, type, duplicate number, session not open.")
+    frames_dropped = serializers.IntegerField(help_text="Valid but shed on purpose: rate limit or workers behind.")
+    frames_processed = serializers.IntegerField()
+    frames_failed = serializers.IntegerField(help_text="Accepted but could not be analysed (e.g. corrupt JPEG).")
+    faces_observed = serializers.IntegerField()
+
+
+class VideoSerializer(serializers.Serializer[Any]):
+    status = serializers.CharField(source="video_status")
+    sample_fps = serializers.FloatField(source="video_sample_fps", allow_null=True)
+    frames_done = serializers.IntegerField(source="video_frames_done")
+    frames_total = serializers.IntegerField(source="video_frames_total")
+    progress = serializers.FloatField(source="video_progress", allow_null=True)
+    error = serializers.CharField(source="video_error")
+
+
+class SessionSerializer(serializers.ModelSerializer[EvaluationSession]):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    agent = serializers.SerializerMethodField()
+    grade = serializers.CharField(
+        source="grade_letter", help_text="A-F, insufficient_evidence, or empty before any frame."
+    )
+    rubric_version = serializers.IntegerField(source="rubric_version.version")
+    stats = serializers.SerializerMethodField()
+    video = serializers.SerializerMethodField()
+
+    class Meta:
+        model = EvaluationSession
+        fields: tuple[str, ...] = (
+            "id",
+            "agent",
+            "customer_reference",
+            "channel",
+            "status",
+            "started_at",
+            "paused_at",
+            "ended_at",
+            "grade",
+            "score",
+            "confidence",
+            "rubric_version",
+            "stats",
+            "video",
+        )
+        read_only_fields: tuple[str, ...] = fields
+
+    @extend_schema_field(AgentSerializer)
+    def get_agent(self, session: EvaluationSession) -> dict[str, Any]:
+        return {
+            "id": getattr(session, "agent_member_id", None),
+            "email": session.agent.email if session.agent is not None else None,
+        }
+
+    @extend_schema_field(StatsSerializer)
+    def get_stats(self, session: EvaluationSession) -> dict[str, Any]:
+        return session.stats()
+
+    @extend_schema_field(VideoSerializer(allow_null=True))
+    def get_video(self, session: EvaluationSession) -> dict[str, Any] | None:
+        return VideoSerializer(session).data if session.video_status else None
+
+
+class TimelineBucketSerializer(serializers.Serializer[Any]):
+    start_seconds = serializers.FloatField()
+    end_seconds = serializers.FloatField()
+    frames = serializers.IntegerField()
+    score = serializers.FloatField()
+    letter = serializers.CharField(allow_null=True)
+    emotion_counts = serializers.DictField(child=serializers.IntegerField())
+
+
+class GradeSerializer(serializers.Serializer[Any]):
+    outcome = serializers.ChoiceField(choices=["graded", INSUFFICIENT])
+    letter = serializers.CharField(allow_null=True)
+    score = serializers.FloatField(allow_null=True)
+    confidence = serializers.FloatField()
+    frames = serializers.IntegerField()
+    usable_frames = serializers.IntegerField()
+    emotion_counts = serializers.DictField(child=serializers.IntegerField())
+    emotion_shares = serializers.DictField(child=serializers.FloatField())
+    group_counts = serializers.DictField(child=serializers.IntegerField())
+    timeline = TimelineBucketSerializer(many=True)
+    rubric_version = serializers.IntegerField()
+    final = serializers.BooleanField(help_text="True once the session is finished and the grade frozen.")
+
+
+class SessionDetailSerializer(SessionSerializer):
+    grade_detail = serializers.SerializerMethodField()
+
+    class Meta(SessionSerializer.Meta):
+        fields = (*SessionSerializer.Meta.fields, "grade_detail")
+        read_only_fields = fields
+
+    @extend_schema_field(GradeSerializer)
+    def get_grade_detail(self, session: EvaluationSession) -> dict[str, Any]:
+        if session.final_grade:
+            keys = GradeSerializer().fields.keys()
+            return {**{k: v for k, v in session.final_grade.items() if k in keys}, "final": True}
+        grade = actions.running_grade(session).to_json()
+        return {**grade, "rubric_version": session.rubric_version.version, "final": False}
+
+
+class SessionCreateSerializer(serializers.Serializer[Any]):
+    channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.LIVE)
+    customer_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    agent = serializers.UUIDField(
+        required=False,
+        help_text="Member id of the agent. Defaults to yourself; required with an API token; "
+        "only admins and owners may name someone else.",
+    )
+
+
+class SessionFilterSerializer(serializers.Serializer[Any]):
+    agent = serializers.UUIDField(required=False, help_text="Member id of the agent.")
+    status = serializers.ChoiceField(choices=Status.choices, required=False)
+    grade = serializers.ChoiceField(choices=GradeLetter.choices, required=False)
+    channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    started_after = serializers.DateTimeField(required=False, help_text="ISO date or date-time, inclusive.")
+    started_before = serializers.DateTimeField(required=False, help_text="ISO date or date-time, exclusive.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        after, before = attrs.get("started_after"), attrs.get("started_before")
+        if after and before and after >= before:
+            raise serializers.ValidationError({"started_before": "Must be later than started_after."})
+        return attrs
+
+
+class ObservationSerializer(serializers.ModelSerializer[Observation]):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    box = serializers.ListField(child=serializers.IntegerField(), help_text="[x, y, width, height] in pixels.")
+    emotions = serializers.DictField(child=serializers.FloatField(), help_text="FER2013 emotion -> probability.")
+
+    class Meta:
+        model = Observation
+        fields = (
+            "id",
+            "frame_sequence",
+            "captured_at",
+            "offset_seconds",
+            "face_index",
+            "is_primary",
+            "box",
+            "detection_score",
+            "emotions",
+            "dominant",
+            "quality_flags",
+            "model_version",
+        )
+        read_only_fields = fields
+
+
+class ImagesUploadSerializer(serializers.Serializer[Any]):
+    images = serializers.ListField(
+        child=serializers.FileField(allow_empty_file=True),
+        allow_empty=False,
+        help_text="One or more JPEG, PNG or WebP images (multipart, repeat the field).",
+    )
+
+    def validate_images(self, value: list[Any]) -> list[Any]:
+        limit = settings.EVALUATIONS_MAX_IMAGES_PER_UPLOAD
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} images per request; got {len(value)}.")
+        return value
+
+
+class ImagesQueuedSerializer(serializers.Serializer[Any]):
+    sequences = serializers.ListField(child=serializers.IntegerField(), help_text="Frame numbers, in upload order.")
+    session = SessionSerializer()
+
+
+class VideoUploadSerializer(serializers.Serializer[Any]):
+    video = serializers.FileField(allow_empty_file=True, help_text="An MP4 or WebM file.")
+    sample_fps = serializers.FloatField(
+        required=False, min_value=0.1, max_value=30.0, help_text="Frames analysed per second of video."
+    )
+
+
+class AnalyseSerializer(serializers.Serializer[Any]):
+    image = serializers.FileField(allow_empty_file=True, help_text="A JPEG, PNG or WebP image.")
+    faces = serializers.ChoiceField(choices=["all", "primary"], default="all")
+
+
+class FaceSerializer(serializers.Serializer[Any]):
+    box = serializers.ListField(child=serializers.IntegerField(), help_text="[x, y, width, height] in pixels.")
+    score = serializers.FloatField(help_text="Detection confidence.")
+    emotions = serializers.DictField(child=serializers.FloatField())
+    dominant = serializers.ChoiceField(choices=list(EMOTIONS))
+    quality = serializers.ListField(child=serializers.CharField(), help_text="Quality flags; empty when fine.")
+    model_version = serializers.CharField()
+
+
+class AnalysisSerializer(serializers.Serializer[Any]):
+    width = serializers.IntegerField()
+    height = serializers.IntegerField()
+    model_version = serializers.CharField()
+    faces = FaceSerializer(many=True)
+
+
+class ErrorSerializer(serializers.Serializer[Any]):
+    detail = serializers.CharField()
+    code = serializers.CharField()

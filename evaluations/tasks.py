@@ -1,0 +1,204 @@
+"""Celery tasks of evaluation sessions. Both run on the ``inference`` queue.
+
+Tasks take ids (and the company id), re-fetch, return quietly when the session is gone, and are
+idempotent: the frame ledger (unique per session and sequence number) makes a retried task a
+no-op. Inference runs before, never inside, a database transaction.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
+from celery.signals import worker_process_init
+
+from evaluations import actions
+from evaluations.grading import Face
+from evaluations.models import EvaluationSession, Status
+from evaluations.realtime import InFlight
+
+log = logging.getLogger(__name__)
+
+VIDEO_BATCH_SECONDS = 2
+"""Video frames are analysed and stored this many seconds at a time (one transaction each)."""
+
+
+@worker_process_init.connect
+def _load_models(**_: object) -> None:
+    """Load the detector and emotion model once per worker process, before the first frame."""
+    import inference
+
+    try:
+        version = inference.preload()
+    except inference.InferenceError:
+        log.exception("inference models not loaded; frames will fail until a model is active")
+    else:
+        log.info("inference ready, emotion model %s", version)
+
+
+def _faces(result: object) -> tuple[tuple[Face, ...], str]:
+    """Turn an ``inference.ImageResult`` into grading faces (largest first) and the model version."""
+    from inference import ImageResult
+
+    assert isinstance(result, ImageResult)
+    faces = tuple(
+        Face(
+            box=tuple(int(v) for v in face.box),  # type: ignore[arg-type]
+            score=float(face.score),
+            probabilities=tuple(float(p) for p in face.probabilities),
+            dominant=face.dominant,
+            flags=tuple(face.quality.flags()),
+        )
+        for face in result.faces
+    )
+    return faces, result.model_version
+
+
+@shared_task(
+    name="evaluations.analyse_frame",
+    queue="inference",
+    soft_time_limit=20,
+    time_limit=30,
+    acks_late=True,
+    ignore_result=True,
+)
+def analyse_frame(
+    company_id: int,
+    session_id: int,
+    sequence: int,
+    captured_at: float,
+    image_b64: str,
+    inflight_session: str | None = None,
+) -> None:
+    """Analyse one frame (a live frame or an uploaded image) and record its faces.
+
+    ``inflight_session`` is the session's public id when the frame holds a live in-flight slot,
+    released whatever happens.
+    """
+    try:
+        status = (
+            EvaluationSession.unscoped_objects.filter(pk=session_id, company_id=company_id)
+            .values_list("status", flat=True)
+            .first()
+        )
+        if status is None:
+            return
+        if status not in (Status.OPEN, Status.PAUSED):
+            actions.count_live_frames(company_id=company_id, session_id=session_id, received=0, rejected=0, dropped=1)
+            return
+        frame = _analyse(sequence, datetime.fromtimestamp(captured_at, tz=UTC), image_b64)
+        actions.record_observations(company_id=company_id, session_id=session_id, frames=[frame])
+    finally:
+        if inflight_session:
+            InFlight.release(inflight_session)
+
+
+def _analyse(sequence: int, captured_at: datetime, image_b64: str) -> actions.FrameInput:
+    import inference
+
+    try:
+        data = base64.b64decode(image_b64, validate=True)
+        result = inference.analyse_image(data, inference.Options(faces="all"))
+    except (binascii.Error, ValueError):
+        return actions.FrameInput(sequence=sequence, captured_at=captured_at, error="the frame is not valid base64")
+    except inference.InferenceError as exc:
+        return actions.FrameInput(sequence=sequence, captured_at=captured_at, error=str(exc))
+    except SoftTimeLimitExceeded:
+        return actions.FrameInput(sequence=sequence, captured_at=captured_at, error="analysis timed out")
+    faces, version = _faces(result)
+    return actions.FrameInput(sequence=sequence, captured_at=captured_at, faces=faces, model_version=version)
+
+
+@shared_task(
+    name="evaluations.analyse_video",
+    queue="inference",
+    soft_time_limit=1800,
+    time_limit=1860,
+    acks_late=True,
+    ignore_result=True,
+)
+def analyse_video(company_id: int, session_id: int) -> None:
+    """Analyse an uploaded video at the session's sample rate, then finish the session.
+
+    Steps:
+    1. Claim the video (queued, or processing by a worker that died); otherwise return.
+    2. Sample frames, analyse ``VIDEO_BATCH_SECONDS`` at a time, store each batch with the
+       progress (pushed over the websocket). Frames already stored by an earlier attempt are
+       skipped without analysis.
+    3. Mark the video done and finish the session, or failed with the reason; delete the file.
+    """
+    import inference
+    from inference.video import sampled_frames
+
+    session = actions.claim_video(company_id=company_id, session_id=session_id)
+    if session is None:
+        return
+    path = actions.video_path(session)
+    sample_fps = float(session.video_sample_fps or 1.0)
+    already = session.video_frames_done
+    batch: list[tuple[int, float, object]] = []
+    error = ""
+
+    def flush() -> bool:
+        if not batch:
+            return True
+        results = inference.analyse_frames([f for _, _, f in batch], inference.Options(faces="all"))  # type: ignore[misc]
+        frames = []
+        for (sequence, offset, _), result in zip(batch, results, strict=True):
+            faces, version = _faces(result)
+            frames.append(
+                actions.FrameInput(
+                    sequence=sequence,
+                    captured_at=session.started_at + timedelta(seconds=offset),
+                    offset_seconds=offset,
+                    faces=faces,
+                    model_version=version,
+                )
+            )
+        done = batch[-1][0] + 1
+        batch.clear()
+        return actions.record_video_batch(company_id=company_id, session_id=session_id, frames=frames, done=done)
+
+    try:
+        last_second, within = -1, 0
+        for sequence, (second, image) in enumerate(sampled_frames(Path(path), sample_fps)):
+            within = within + 1 if second == last_second else 0
+            last_second = second
+            if sequence < already:
+                continue
+            # Frames of one second are evenly spaced: place each at its share of the second.
+            offset = second + min(within / sample_fps, 0.999)
+            batch.append((sequence, offset, image))
+            if len(batch) >= max(1, math.ceil(sample_fps * VIDEO_BATCH_SECONDS)) and not flush():
+                error = "the session ended before the video was analysed"
+                return
+        if not flush():
+            error = "the session ended before the video was analysed"
+        elif not _frames_done(company_id, session_id):
+            error = "the video has no readable frames"
+    except inference.InferenceError as exc:
+        error = str(exc)
+    except SoftTimeLimitExceeded:
+        error = "the video took too long to analyse"
+    except Exception:
+        log.exception("video analysis of session %s failed", session.public_id)
+        error = "the video could not be analysed (internal error)"
+        raise
+    finally:
+        actions.complete_video(company_id=company_id, session_id=session_id, error=error)
+        path.unlink(missing_ok=True)
+
+
+def _frames_done(company_id: int, session_id: int) -> bool:
+    return (
+        EvaluationSession.unscoped_objects.filter(pk=session_id, company_id=company_id)
+        .values_list("video_frames_done", flat=True)
+        .first()
+        or 0
+    ) > 0

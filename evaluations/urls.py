@@ -1,0 +1,16 @@
+"""Evaluations API routes, mounted under ``/api/v1/`` by ``moodsaas.urls``."""
+
+from __future__ import annotations
+
+from django.urls import path
+from rest_framework.routers import SimpleRouter
+
+from evaluations import api
+
+router = SimpleRouter(trailing_slash=True)
+router.register("sessions", api.SessionViewSet, basename="session")
+
+urlpatterns = [
+    path("analyse/", api.AnalyseView.as_view(), name="analyse"),
+    *router.urls,
+]
