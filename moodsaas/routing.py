@@ -11,7 +11,7 @@ from importlib import import_module
 from typing import Any
 
 WEBSOCKET_ROUTING_MODULES: tuple[str, ...] = (
-    # "evaluations.routing",
+    "evaluations.routing",
 )
 
 

@@ -80,7 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
-    # Apps of other parts of the product go here (evaluations, ...).
+    "evaluations",
 ]
 
 MIDDLEWARE = [
@@ -208,6 +208,15 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", EMBEDDED)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
+
+# --- Evaluation sessions (README "Evaluation sessions")
+EVALUATIONS_LIVE_MAX_FPS = env_int("EVALUATIONS_LIVE_MAX_FPS", 10, minimum=1, maximum=60)
+EVALUATIONS_MAX_IN_FLIGHT = env_int("EVALUATIONS_MAX_IN_FLIGHT", 4, minimum=1, maximum=1000)
+EVALUATIONS_MAX_FRAME_BYTES = env_int("EVALUATIONS_MAX_FRAME_BYTES", 512 * 1024, minimum=1024)
+EVALUATIONS_MAX_IMAGE_BYTES = env_int("EVALUATIONS_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024)
+EVALUATIONS_MAX_IMAGES_PER_UPLOAD = env_int("EVALUATIONS_MAX_IMAGES_PER_UPLOAD", 20, minimum=1, maximum=100)
+EVALUATIONS_MAX_VIDEO_BYTES = env_int("EVALUATIONS_MAX_VIDEO_BYTES", 200 * 1024 * 1024, minimum=1024)
+EVALUATIONS_VIDEO_SAMPLE_FPS = env_int("EVALUATIONS_VIDEO_SAMPLE_FPS", 2, minimum=1, maximum=30)
 
 # --- REST API
 REST_FRAMEWORK = {
