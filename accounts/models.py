@@ -121,8 +121,8 @@ class CompanyOwned(models.Model):
 
     company = models.ForeignKey(Company, on_delete=models.CASCADE, related_name="+")
 
-    objects = CompanyScopedManager()
-    unscoped_objects = models.Manager()
+    objects = CompanyScopedManager()  # first declared, so it is the default manager
+    unscoped_objects = models.Manager()  # noqa: DJ012  (ruff mistakes models.Manager() for a field)
 
     class Meta:
         abstract = True

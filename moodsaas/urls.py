@@ -10,7 +10,8 @@ from frontend.views import healthz
 
 api_v1 = [
     path("", include("accounts.urls")),
-    path("", include("evaluations.urls")),
+    # Other apps' API routes go here, one line each, e.g.:
+    # path("", include("evaluations.urls")),
 ]
 
 urlpatterns = [

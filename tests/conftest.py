@@ -16,20 +16,35 @@ sending ``Authorization: Bearer ...``:
     ``token_a`` (read-write, A), ``read_token_a`` (read-only, A), ``token_b`` (read-write, B);
     ``token_a_client``, ``read_token_a_client``, ``token_b_client``.
 
+``nothing_written``: ``with nothing_written(*extra_models): ...`` asserts that no row of the
+accounts models (and of ``extra_models``) was inserted, changed or deleted inside the block.
+Use it for every cross-company and bad-input test.
+
 Celery runs tasks eagerly in tests unless a test uses a real worker (see tests/platform).
 Tests that do not request ``db`` or these fixtures do not touch the database.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from typing import Any
 
 import pytest
+from django.db import models
 from rest_framework.test import APIClient
 
-from accounts.models import Company, Role, TokenScope, User
+from accounts.models import ApiToken, AuditEvent, Company, Invitation, Membership, Role, TokenScope, User
 from moodsaas.celery import app as celery_app
 from tests.factories import CompanyFactory, IssuedToken, MembershipFactory, UserFactory, issue_token
+
+
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """PBKDF2 costs ~0.5 s per user on our machines; tests do not need slow hashes."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # allauth's per-IP limits would trip across hundreds of tests from one "IP".
+    settings.ACCOUNT_RATE_LIMITS = False
 
 
 @pytest.fixture(autouse=True)
@@ -143,3 +158,46 @@ def read_token_a_client(read_token_a: IssuedToken) -> APIClient:
 @pytest.fixture
 def token_b_client(token_b: IssuedToken) -> APIClient:
     return _token_client(token_b)
+
+
+# Bookkeeping fields that legitimately change on any authenticated request.
+_VOLATILE_FIELDS = {"last_login", "last_used_at"}
+
+
+def _manager(model: type[models.Model]) -> models.Manager[Any]:
+    manager: models.Manager[Any] = getattr(model, "unscoped_objects", model._default_manager)
+    return manager
+
+
+def _snapshot(model_list: tuple[type[models.Model], ...]) -> dict[str, list[dict[str, Any]]]:
+    return {
+        model._meta.label: [
+            {k: v for k, v in row.items() if k not in _VOLATILE_FIELDS}
+            for row in _manager(model).order_by("pk").values()
+        ]
+        for model in model_list
+    }
+
+
+@pytest.fixture
+def nothing_written(db: None) -> Callable[..., AbstractContextManager[None]]:
+    """Return a context manager asserting that the block wrote nothing to the given models."""
+
+    @contextmanager
+    def check(*extra_models: type[models.Model]) -> Iterator[None]:
+        watched: tuple[type[models.Model], ...] = (
+            User,
+            Company,
+            Membership,
+            Invitation,
+            ApiToken,
+            AuditEvent,
+            *extra_models,
+        )
+        before = _snapshot(watched)
+        yield
+        after = _snapshot(watched)
+        for label in before:
+            assert after[label] == before[label], f"{label} changed"
+
+    return check

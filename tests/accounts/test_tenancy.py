@@ -44,7 +44,7 @@ def test_a_scoped_viewset_cannot_override_get_queryset() -> None:
         class Leaky(mixins.ListModelMixin, CompanyScopedViewSet[Membership]):
             model = Membership
 
-            def get_queryset(self):  # type: ignore[no-untyped-def]
+            def get_queryset(self):
                 return Membership.unscoped_objects.all()
 
 
@@ -54,7 +54,7 @@ def test_a_scoped_viewset_cannot_override_get_object_or_set_a_queryset() -> None
         class Leaky(CompanyScopedViewSet[Membership]):
             model = Membership
 
-            def get_object(self):  # type: ignore[no-untyped-def]
+            def get_object(self):
                 return None
 
     with pytest.raises(TypeError, match="may not set queryset"):

@@ -1,0 +1,100 @@
+"""The Celery app: queues, routing, JSON only, and a real worker through the Redis broker."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from moodsaas.celery import app, ping
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_tasks_named_inference_dot_go_to_the_inference_queue() -> None:
+    router = app.amqp.router
+    assert router.route({}, "inference.classify_frames")["queue"].name == "inference"
+    assert router.route({}, "evaluations.analyse_frames")["queue"].name == "inference"
+    assert router.route({}, "evaluations.send_report")["queue"].name == "default"
+    assert router.route({}, "platform.ping")["queue"].name == "default"
+
+
+def test_the_app_speaks_json_only_with_time_limits_and_late_acks() -> None:
+    conf = app.conf
+    assert conf.task_serializer == "json"
+    assert conf.accept_content == ["json"]
+    assert conf.task_acks_late is True
+    assert conf.worker_prefetch_multiplier == 1
+    assert conf.task_time_limit > conf.task_soft_time_limit > 0
+    assert {q.name for q in conf.task_queues} == {"default", "inference"}
+
+
+def _require_redis() -> str:
+    if not settings.REDIS_URL:
+        if os.environ.get("CI"):
+            pytest.fail("CI must run against Redis: set REDIS_URL (make test does)")
+        pytest.skip("needs REDIS_URL (services mode)")
+    return str(settings.REDIS_URL)
+
+
+@pytest.fixture
+def redis_worker(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+    """A real ``celery worker`` process consuming both queues from the Redis broker."""
+    _require_redis()
+    app.conf.task_always_eager = False
+    app.control.purge()
+    log = (tmp_path / "worker.log").open("w")
+    worker = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "moodsaas",
+            "worker",
+            "-Q",
+            "inference,default",
+            "--pool",
+            "solo",
+            "--concurrency",
+            "1",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--hostname",
+            f"test-{uuid.uuid4().hex[:8]}@%h",
+        ],
+        cwd=ROOT,
+        env=os.environ.copy(),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield worker
+    worker.terminate()
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        worker.kill()
+        worker.wait()
+    log.close()
+    print((tmp_path / "worker.log").read_text()[-3000:])  # shown by pytest only when the test fails
+
+
+def test_a_real_worker_runs_a_task_sent_through_the_redis_broker(redis_worker) -> None:
+    started = time.monotonic()
+    value = uuid.uuid4().hex
+    result = ping.apply_async(args=[value])
+    assert result.get(timeout=90) == value
+    # And the inference queue is consumed too.
+    other = ping.apply_async(args=[value + "-inference"], queue="inference")
+    assert other.get(timeout=30) == value + "-inference"
+    assert time.monotonic() - started < 120
