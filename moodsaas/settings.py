@@ -80,7 +80,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
-    # Apps of other parts of the product go here (evaluations, ...).
+    "evaluations",
 ]
 
 MIDDLEWARE = [

@@ -10,8 +10,7 @@ from frontend.views import healthz
 
 api_v1 = [
     path("", include("accounts.urls")),
-    # Other apps' API routes go here, one line each, e.g.:
-    # path("", include("evaluations.urls")),
+    path("", include("evaluations.urls")),
 ]
 
 urlpatterns = [
