@@ -33,7 +33,11 @@ MOODSAAS_MODE = env_choice(
     "MOODSAAS_MODE", "services" if (_DATABASE_URL or REDIS_URL) else "embedded", ("embedded", "services")
 )
 EMBEDDED = MOODSAAS_MODE == "embedded"
-if not EMBEDDED:
+if EMBEDDED:
+    # Embedded means self-contained even if service URLs linger in the shell.
+    _DATABASE_URL = None
+    REDIS_URL = None
+else:
     _DATABASE_URL = env_required("DATABASE_URL")
     REDIS_URL = env_required("REDIS_URL")
 
