@@ -121,13 +121,13 @@ class SessionViewSet(
         tenant = self.tenant
         if member_id is None:
             if tenant.user is None:
-                raise serializers.ValidationError({"agent": "Name the agent (member id) when using an API token."})
+                raise serializers.ValidationError({"agent": ["Name the agent (member id) when using an API token."]})
             return tenant.user
         membership = (
             Membership.objects.for_company(tenant.company).select_related("user").filter(public_id=member_id).first()
         )
         if membership is None:
-            raise serializers.ValidationError({"agent": "No member with this id in your company."})
+            raise serializers.ValidationError({"agent": ["No member with this id in your company."]})
         return membership.user
 
     def _detail(self, session: EvaluationSession) -> dict[str, Any]:

@@ -1,5 +1,8 @@
 """Celery tasks of evaluation sessions. Both run on the ``inference`` queue.
 
+The queue comes from the task names: ``moodsaas.celery`` routes ``evaluations.analyse*`` there
+(Celery 5 deprecates a ``queue=`` task attribute in favour of routes).
+
 Tasks take ids (and the company id), re-fetch, return quietly when the session is gone, and are
 idempotent: the frame ledger (unique per session and sequence number) makes a retried task a
 no-op. Inference runs before, never inside, a database transaction.
@@ -62,7 +65,6 @@ def _faces(result: object) -> tuple[tuple[Face, ...], str]:
 
 @shared_task(
     name="evaluations.analyse_frame",
-    queue="inference",
     soft_time_limit=20,
     time_limit=30,
     acks_late=True,
@@ -117,7 +119,6 @@ def _analyse(sequence: int, captured_at: datetime, image_b64: str) -> actions.Fr
 
 @shared_task(
     name="evaluations.analyse_video",
-    queue="inference",
     soft_time_limit=1800,
     time_limit=1860,
     acks_late=True,

@@ -1,0 +1,354 @@
+"""The live pipeline on the real services: websockets on the Redis channel layer, a real Celery
+worker consuming the Redis broker, the real inference engine, PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import struct
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asgiref.sync import sync_to_async
+from celery.contrib.testing.worker import start_worker
+from channels.testing import WebsocketCommunicator
+from django.test import Client
+
+from accounts.models import Actor, Company, Role, User
+from evaluations import actions
+from evaluations.models import Channel, EvaluationSession, Observation, SessionFrame
+from evaluations.realtime import InFlight, _sync_redis
+from moodsaas.asgi import application
+from moodsaas.celery import app as celery_app
+from tests.evaluations.conftest import start
+from tests.factories import IssuedToken
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("needs_services")]
+
+ORIGIN = (b"origin", b"http://127.0.0.1")
+Headers = list[tuple[bytes, bytes]]
+
+
+def frame(sequence: int, jpeg: bytes) -> bytes:
+    return struct.pack(">I", sequence) + jpeg
+
+
+def signed_in(user: User) -> Headers:
+    client = Client()
+    client.force_login(user)
+    return [ORIGIN, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
+
+
+@pytest.fixture(autouse=True)
+async def _close_thread_connections() -> Any:
+    """Close the connections of asgiref's sync thread, which would keep the test database open."""
+    yield
+    from django.db import connections
+
+    await sync_to_async(connections.close_all)()
+
+
+@pytest.fixture
+def bob_headers(bob: User) -> Headers:
+    return signed_in(bob)
+
+
+@pytest.fixture
+def alice_headers(alice: User) -> Headers:
+    return signed_in(alice)
+
+
+@pytest.fixture
+def charlie_headers(charlie: User) -> Headers:
+    return signed_in(charlie)
+
+
+@pytest.fixture
+def worker(emotion_model: Path) -> Iterator[None]:
+    """A real Celery worker (in a thread of this process) consuming the inference queue from Redis."""
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    def close_connections(**_: Any) -> None:
+        # The worker thread's connections would otherwise keep the test database open at teardown.
+        connections.close_all()
+
+    task_postrun.connect(close_connections, weak=False)
+    celery_app.conf.task_always_eager = False
+    celery_app.control.purge()
+    with start_worker(
+        celery_app,
+        pool="solo",
+        concurrency=1,
+        queues=["inference"],
+        perform_ping_check=False,
+        loglevel="WARNING",
+        shutdown_timeout=30,
+    ):
+        yield
+    celery_app.conf.task_always_eager = True
+    task_postrun.disconnect(close_connections)
+
+
+async def open_socket(path: str, headers: Headers) -> WebsocketCommunicator:
+    communicator = WebsocketCommunicator(application, path, headers=headers)
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected
+    return communicator
+
+
+async def hello(path: str, headers: Headers) -> tuple[WebsocketCommunicator, dict[str, Any]]:
+    communicator = await open_socket(path, headers)
+    return communicator, await communicator.receive_json_from(timeout=10)
+
+
+async def close_code(path: str, headers: Headers) -> int:
+    communicator = await open_socket(path, headers)
+    message = await communicator.receive_output(timeout=10)
+    assert message["type"] == "websocket.close"
+    await communicator.wait()
+    return int(message["code"])
+
+
+async def until(
+    communicator: WebsocketCommunicator, wanted: Callable[[dict[str, Any]], bool], timeout: float = 60
+) -> list[dict[str, Any]]:
+    """Collect messages up to and including the first one ``wanted`` accepts."""
+    seen: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            message = await communicator.receive_json_from(timeout=timeout)
+            seen.append(message)
+            if wanted(message):
+                return seen
+
+
+def path_of(session: EvaluationSession) -> str:
+    return f"/ws/sessions/{session.public_id}/"
+
+
+@sync_to_async
+def fetch(session: EvaluationSession) -> EvaluationSession:
+    return EvaluationSession.objects.for_company(session.company).get(pk=session.pk)
+
+
+@sync_to_async
+def footprint(session: EvaluationSession) -> tuple[Any, ...]:
+    fresh = EvaluationSession.objects.for_company(session.company).get(pk=session.pk)
+    return (
+        tuple(fresh.stats().values()),
+        fresh.status,
+        SessionFrame.unscoped_objects.count(),
+        Observation.unscoped_objects.count(),
+    )
+
+
+async def test_frames_flow_through_a_real_worker_to_the_agent_and_the_dashboard(
+    worker: None,
+    bob_session: EvaluationSession,
+    bob_headers: Headers,
+    alice_headers: Headers,
+    face_jpeg: bytes,
+) -> None:
+    agent, greeting = await hello(path_of(bob_session), bob_headers)
+    assert greeting["type"] == "session.hello"
+    assert greeting["can_send_frames"] is True
+    dashboard, dash_greeting = await hello("/ws/dashboard/", alice_headers)
+    assert dash_greeting["type"] == "dashboard.hello"
+
+    for sequence in (1, 2, 3):
+        await agent.send_to(bytes_data=frame(sequence, face_jpeg))
+    results: dict[int, dict[str, Any]] = {}
+
+    def all_results(message: dict[str, Any]) -> bool:
+        if message["type"] == "frame.result":
+            results[message["sequence"]] = message
+        return len(results) == 3
+
+    await until(agent, all_results)
+    first = results[1]
+    assert first["session"] == str(bob_session.public_id)
+    assert first["model_version"] == "tiny-eval"
+    assert len(first["faces"]) >= 1 and first["faces"][0]["primary"] is True
+    assert set(first["faces"][0]["emotions"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert set(first["grade"]) == {"outcome", "letter", "score", "confidence"}
+    assert first["grade"]["score"] is not None
+
+    on_dashboard = await until(dashboard, lambda m: m["type"] == "frame.result" and m["sequence"] == 3)
+    assert all(m["session"] == str(bob_session.public_id) for m in on_dashboard)
+
+    # A repeated sequence number is refused on the spot and never analysed twice.
+    await agent.send_to(bytes_data=frame(2, face_jpeg))
+    rejected = await until(agent, lambda m: m["type"] == "frame.rejected")
+    assert rejected[-1]["code"] == "duplicate"
+
+    await agent.disconnect()
+    await dashboard.disconnect()
+    session = await fetch(bob_session)
+    assert session.stats() | {"faces_observed": 0} == {
+        "frames_received": 4,
+        "frames_rejected": 1,
+        "frames_dropped": 0,
+        "frames_processed": 3,
+        "frames_failed": 0,
+        "faces_observed": 0,
+    }
+    assert await sync_to_async(SessionFrame.unscoped_objects.filter(session=session).count)() == 3
+
+
+async def test_a_retried_task_does_not_duplicate_observations(
+    worker: None, bob_session: EvaluationSession, face_jpeg: bytes
+) -> None:
+    import base64
+
+    from evaluations.tasks import analyse_frame
+
+    args = (bob_session.company_id, bob_session.pk, 9, 1_700_000_000.0, base64.b64encode(face_jpeg).decode())
+    for _ in range(3):  # what a redelivery after a worker crash looks like
+        await sync_to_async(analyse_frame.apply_async)(args=args)
+    for _ in range(300):
+        session = await fetch(bob_session)
+        if session.frames_processed:
+            break
+        await asyncio.sleep(0.1)
+    await asyncio.sleep(1.0)  # let the two copies run too
+    session = await fetch(bob_session)
+    assert session.frames_processed == 1
+    faces = await sync_to_async(Observation.unscoped_objects.filter(session=session).count)()
+    assert faces == session.faces_observed >= 1
+
+
+async def test_it_rejects_malformed_frames_precisely(
+    bob_session: EvaluationSession, bob_headers: Headers, face_jpeg: bytes, face_bgr: Any, settings: Any
+) -> None:
+    import cv2
+
+    settings.EVALUATIONS_MAX_FRAME_BYTES = 60_000
+    small_png = bytes(cv2.imencode(".png", cv2.resize(face_bgr, (64, 64)))[1])
+    agent, _ = await hello(path_of(bob_session), bob_headers)
+    cases = [
+        (b"\x00\x01", "frame_format"),
+        (frame(1, small_png), "frame_not_jpeg"),
+        (frame(2, face_jpeg + b"\x00" * 60_000), "frame_too_large"),
+    ]
+    for message, code in cases:
+        await agent.send_to(bytes_data=message)
+        reply = await agent.receive_json_from(timeout=10)
+        assert (reply["type"], reply["code"]) == ("frame.rejected", code)
+    await agent.send_to(text_data="hello")
+    assert (await agent.receive_json_from(timeout=10))["code"] == "unknown_command"
+    await agent.send_to(text_data=json.dumps({"type": "ping"}))
+    assert (await agent.receive_json_from(timeout=10))["type"] == "pong"
+    await agent.disconnect()
+    session = await fetch(bob_session)
+    assert (session.frames_received, session.frames_rejected, session.frames_processed) == (3, 3, 0)
+
+
+async def test_a_paused_session_refuses_frames_until_resumed(
+    bob: User, bob_session: EvaluationSession, bob_headers: Headers, face_jpeg: bytes, emotion_model: Path
+) -> None:
+    agent, _ = await hello(path_of(bob_session), bob_headers)
+    actor = Actor(user=bob, role=Role.AGENT)
+    await sync_to_async(actions.pause_session)(actor=actor, session=bob_session)
+    status = await until(agent, lambda m: m["type"] == "session.status")
+    assert status[-1]["status"] == "paused"
+    await agent.send_to(bytes_data=frame(1, face_jpeg))
+    reply = await agent.receive_json_from(timeout=10)
+    assert (reply["type"], reply["code"]) == ("frame.rejected", "not_open")
+
+    await sync_to_async(actions.resume_session)(actor=actor, session=bob_session)
+    await until(agent, lambda m: m["type"] == "session.status" and m["status"] == "open")
+    await agent.send_to(bytes_data=frame(2, face_jpeg))  # tasks run eagerly here: no worker
+    result = await until(agent, lambda m: m["type"] == "frame.result")
+    assert result[-1]["sequence"] == 2
+    await agent.disconnect()
+
+
+async def test_frames_over_the_in_flight_bound_are_dropped_and_counted(
+    bob_session: EvaluationSession, bob_headers: Headers, face_jpeg: bytes, settings: Any
+) -> None:
+    settings.EVALUATIONS_MAX_IN_FLIGHT = 2
+    key = InFlight.key(str(bob_session.public_id))
+    await sync_to_async(_sync_redis().set)(key, 2, ex=30)  # workers are behind: two frames queued
+    try:
+        agent, _ = await hello(path_of(bob_session), bob_headers)
+        await agent.send_to(bytes_data=frame(1, face_jpeg))
+        reply = await agent.receive_json_from(timeout=10)
+        assert (reply["type"], reply["sequence"], reply["reason"]) == ("frame.dropped", 1, "busy")
+        await agent.disconnect()
+    finally:
+        await sync_to_async(_sync_redis().delete)(key)
+    session = await fetch(bob_session)
+    assert (session.frames_received, session.frames_dropped, session.frames_processed) == (1, 1, 0)
+
+
+async def test_frames_above_the_rate_limit_are_dropped_and_counted(
+    bob_session: EvaluationSession, bob_headers: Headers, face_jpeg: bytes, settings: Any, emotion_model: Path
+) -> None:
+    settings.EVALUATIONS_LIVE_MAX_FPS = 1
+    agent, _ = await hello(path_of(bob_session), bob_headers)
+    for sequence in (1, 2, 3):
+        await agent.send_to(bytes_data=frame(sequence, face_jpeg))
+    messages = await until(agent, lambda m: m["type"] == "frame.result", timeout=30)
+    messages += [await agent.receive_json_from(timeout=10) for _ in range(3 - len(messages))]
+    await agent.disconnect()
+    dropped = sorted(m["sequence"] for m in messages if m["type"] == "frame.dropped")
+    assert dropped == [2, 3]
+    assert all(m["reason"] == "rate" for m in messages if m["type"] == "frame.dropped")
+    session = await fetch(bob_session)
+    assert (session.frames_received, session.frames_dropped, session.frames_processed) == (3, 2, 1)
+
+
+async def test_frames_are_refused_for_a_session_that_is_not_live(
+    bob: User, company_a: Company, bob_headers: Headers, face_jpeg: bytes
+) -> None:
+    session = await sync_to_async(start)(bob, company_a, Channel.IMAGES)
+    agent, _ = await hello(path_of(session), bob_headers)
+    await agent.send_to(bytes_data=frame(1, face_jpeg))
+    reply = await agent.receive_json_from(timeout=10)
+    assert (reply["type"], reply["code"]) == ("frame.rejected", "channel")
+    await agent.disconnect()
+
+
+async def test_charlie_cannot_open_or_feed_a_session_of_company_a(
+    bob_session: EvaluationSession, charlie_headers: Headers, token_b: IssuedToken
+) -> None:
+    before = await footprint(bob_session)
+    assert await close_code(path_of(bob_session), charlie_headers) == 4404
+    token_headers = [ORIGIN, (b"authorization", token_b.header.encode())]
+    assert await close_code(path_of(bob_session), token_headers) == 4404
+    assert await footprint(bob_session) == before
+
+
+async def test_an_agent_cannot_open_a_colleagues_session_nor_the_dashboard(
+    alice: User, company_a: Company, bob_headers: Headers
+) -> None:
+    session = await sync_to_async(start)(alice, company_a, Channel.LIVE, Role.ADMIN)
+    before = await footprint(session)
+    assert await close_code(path_of(session), bob_headers) == 4404
+    assert await close_code("/ws/dashboard/", bob_headers) == 4403
+    assert await footprint(session) == before
+
+
+async def test_anonymous_and_bad_token_sockets_are_refused(bob_session: EvaluationSession) -> None:
+    assert await close_code(path_of(bob_session), [ORIGIN]) == 4401
+    bad = [ORIGIN, (b"authorization", b"Bearer mood_not-a-real-token")]
+    assert await close_code(path_of(bob_session), bad) == 4401
+    assert await close_code("/ws/dashboard/", [ORIGIN]) == 4401
+
+
+async def test_an_api_token_streams_frames_with_a_bearer_header(
+    bob_session: EvaluationSession, token_a: IssuedToken, read_token_a: IssuedToken, face_jpeg: bytes
+) -> None:
+    writer, greeting = await hello(path_of(bob_session), [ORIGIN, (b"authorization", token_a.header.encode())])
+    assert greeting["can_send_frames"] is True
+    await writer.disconnect()
+    reader, greeting = await hello(path_of(bob_session), [ORIGIN, (b"authorization", read_token_a.header.encode())])
+    assert greeting["can_send_frames"] is False
+    await reader.send_to(bytes_data=frame(1, face_jpeg))
+    reply = await reader.receive_json_from(timeout=10)
+    assert (reply["type"], reply["code"]) == ("frame.rejected", "forbidden")
+    await reader.disconnect()
