@@ -35,7 +35,9 @@ def make_augmenter(cfg: AugmentConfig, seed: int) -> Any:
     geometric = keras.Sequential(
         [
             keras.layers.RandomFlip("horizontal", seed=seed, dtype="float32"),
-            keras.layers.RandomRotation(cfg.rotation_degrees / 360.0, fill_mode="reflect", seed=seed + 1, dtype="float32"),
+            keras.layers.RandomRotation(
+                cfg.rotation_degrees / 360.0, fill_mode="reflect", seed=seed + 1, dtype="float32"
+            ),
             keras.layers.RandomZoom((-cfg.zoom, cfg.zoom), fill_mode="reflect", seed=seed + 2, dtype="float32"),
             keras.layers.RandomCrop(cfg.crop_size, cfg.crop_size, seed=seed + 3, dtype="float32"),
         ],

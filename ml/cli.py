@@ -7,9 +7,13 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from ml.datasets import DatasetError, LabelledImages, load
 from ml.registry import RegistryError
+
+if TYPE_CHECKING:
+    from ml.evaluate import Scorer
 
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "fer2013"
 
@@ -43,27 +47,40 @@ def cmd_train(args: argparse.Namespace) -> int:
     cfg = replace(
         cfg,
         arch=ArchConfig(**{**arch.as_dict(), "widths": arch.widths}),
-        **{k: v for k, v in {
-            "epochs": args.epochs, "batch_size": args.batch_size, "cycle_epochs": args.cycle_epochs,
-            "learning_rate": args.learning_rate, "seed": args.seed,
-        }.items() if v is not None},
+        **{
+            k: v
+            for k, v in {
+                "epochs": args.epochs,
+                "batch_size": args.batch_size,
+                "cycle_epochs": args.cycle_epochs,
+                "learning_rate": args.learning_rate,
+                "seed": args.seed,
+            }.items()
+            if v is not None
+        },
     )
     train_data = _load(args.train, args.train_split, args.limit, cfg.seed)
     val_data = _load(args.val, args.val_split, args.limit and max(64, args.limit // 4), cfg.seed)
     print(f"train: {json.dumps(train_data.stats()['counts'])}", flush=True)
     result = train(train_data, val_data, Path(args.run), cfg, log=lambda m: print(m, flush=True))
-    print(json.dumps({
-        "run": str(result.run_dir), "best": str(result.best_path),
-        "best_val_accuracy": result.best_val_accuracy, "best_epoch": result.best_epoch,
-        "epochs_done": result.epochs_done,
-    }))
+    print(
+        json.dumps(
+            {
+                "run": str(result.run_dir),
+                "best": str(result.best_path),
+                "best_val_accuracy": result.best_val_accuracy,
+                "best_epoch": result.best_epoch,
+                "epochs_done": result.epochs_done,
+            }
+        )
+    )
     return 0
 
 
-def _scorer(model: str, tta_mode: str):  # type: ignore[no-untyped-def]
+def _scorer(model: str) -> Scorer:
     """Resolve ``active``, a registered version name or a ``.keras`` file to a scorer."""
     from ml import registry
-    from ml.evaluate import Scorer, keras_logits_fn
+    from ml.evaluate import keras_logits_fn
     from ml.export import scorer_for
 
     if model.endswith(".keras") and Path(model).is_file():
@@ -79,9 +96,10 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from ml.evaluate import evaluate, write_plots
 
     data = _load(args.data, args.split, args.limit, 0)
-    scorer = _scorer(args.model, args.tta_mode)
-    report = evaluate(scorer, data, tta=args.tta, tta_mode=args.tta_mode, with_peer=not args.no_peer,
-                      with_timing=not args.no_timing)
+    scorer = _scorer(args.model)
+    report = evaluate(
+        scorer, data, tta=args.tta, tta_mode=args.tta_mode, with_peer=not args.no_peer, with_timing=not args.no_timing
+    )
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -94,19 +112,27 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_report(report: dict) -> None:  # type: ignore[type-arg]
-    print(f"model {report['model_version']} ({report['backend']}) on {report['data']}, n={report['n']}, "
-          f"TTA {report['tta']}")
-    print(f"  accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}  "
-          f"(without TTA: {report['results']['plain']['accuracy']:.4f})")
+def _print_report(report: dict[str, Any]) -> None:
+    print(
+        f"model {report['model_version']} ({report['backend']}) on {report['data']}, n={report['n']}, "
+        f"TTA {report['tta']}"
+    )
+    print(
+        f"  accuracy {report['accuracy']:.4f}  macro-F1 {report['macro_f1']:.4f}  ECE {report['ece']:.4f}  "
+        f"(without TTA: {report['results']['plain']['accuracy']:.4f})"
+    )
     print("  recall " + "  ".join(f"{k} {v:.2f}" for k, v in report["per_class_recall"].items()))
     if "speed" in report:
-        print(f"  speed: single face {report['speed']['single_face_ms_p50']} ms, "
-              f"{report['speed']['batched_faces_per_s']} faces/s batched")
+        print(
+            f"  speed: single face {report['speed']['single_face_ms_p50']} ms, "
+            f"{report['speed']['batched_faces_per_s']} faces/s batched"
+        )
     peer = report.get("peer")
     if peer and "accuracy" in peer:
-        print(f"peer {peer['name']}: accuracy {peer['accuracy']:.4f}  macro-F1 {peer['macro_f1']:.4f}  "
-              f"ECE {peer['ece']:.4f}")
+        print(
+            f"peer {peer['name']}: accuracy {peer['accuracy']:.4f}  macro-F1 {peer['macro_f1']:.4f}  "
+            f"ECE {peer['ece']:.4f}"
+        )
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -125,8 +151,9 @@ def cmd_export(args: argparse.Namespace) -> int:
         training["config"] = json.loads((run / "config.json").read_text())
         training["history"] = state["history"]
     val = _load(args.val, args.val_split, args.limit, 0)
-    info, report = export(keras_path, args.version, val, tta_mode=args.tta_mode, training=training,
-                          with_peer=not args.no_peer)
+    info, report = export(
+        keras_path, args.version, val, tta_mode=args.tta_mode, training=training, with_peer=not args.no_peer
+    )
     _print_report(report)
     print(f"registered {info.version} in {info.path}")
     if args.activate:

@@ -71,14 +71,12 @@ class LabelledImages:
 def _fit48(img: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8]:
     if img.shape != (IMAGE_SIZE, IMAGE_SIZE):
         interp = cv2.INTER_AREA if img.shape[0] > IMAGE_SIZE else cv2.INTER_LINEAR
-        img = cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interp)
+        img = np.asarray(cv2.resize(img, (IMAGE_SIZE, IMAGE_SIZE), interpolation=interp), dtype=np.uint8)
     return img
 
 
 def _empty(source: str, problems: list[str]) -> LabelledImages:
-    return LabelledImages(
-        np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8), np.zeros((0,), np.int64), source, problems
-    )
+    return LabelledImages(np.zeros((0, IMAGE_SIZE, IMAGE_SIZE), np.uint8), np.zeros((0,), np.int64), source, problems)
 
 
 def read_npz(path: Path) -> LabelledImages:
@@ -159,7 +157,7 @@ def read_folder(root: Path, split: str | None = None) -> LabelledImages:
             if img is None or img.size == 0:
                 problems.append(f"{file}: unreadable image")
                 continue
-            images.append(_fit48(img))
+            images.append(_fit48(np.asarray(img, dtype=np.uint8)))
             labels.append(label)
     if not images:
         return _empty(str(base), problems)

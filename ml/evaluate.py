@@ -25,7 +25,7 @@ import numpy.typing as npt
 from ml import metrics
 from ml.classes import EMOTIONS
 from ml.datasets import LabelledImages
-from ml.preprocessing import PreprocessParams, tta_views
+from ml.preprocessing import DEFAULT_PARAMS, PreprocessParams, tta_views
 from ml.registry import calibrated_softmax
 
 LogitsFn = Callable[[npt.NDArray[np.float32]], npt.NDArray[np.float32]]
@@ -39,7 +39,7 @@ class Scorer:
     logits: LogitsFn
     temperature: float = 1.0
     class_bias: tuple[float, ...] | None = None
-    params: PreprocessParams = PreprocessParams()
+    params: PreprocessParams = DEFAULT_PARAMS
     backend: str = "keras"
 
 
@@ -66,11 +66,13 @@ def probabilities(
     logits: npt.NDArray[np.float32], temperature: float, class_bias: tuple[float, ...] | None
 ) -> npt.NDArray[np.float32]:
     """Average calibrated probabilities over the view axis of (V, N, 7) logits."""
-    return calibrated_softmax(logits, temperature, class_bias).mean(axis=0)
+    mean: npt.NDArray[np.float32] = calibrated_softmax(logits, temperature, class_bias).mean(axis=0)
+    return mean
 
 
-def fit_temperature(logits: npt.NDArray[np.float32], labels: npt.NDArray[np.int64],
-                    class_bias: tuple[float, ...] | None = None) -> float:
+def fit_temperature(
+    logits: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], class_bias: tuple[float, ...] | None = None
+) -> float:
     """Temperature minimising the NLL of view-averaged probabilities (golden-section on log T)."""
     from scipy.optimize import minimize_scalar
 
@@ -82,23 +84,41 @@ def fit_temperature(logits: npt.NDArray[np.float32], labels: npt.NDArray[np.int6
 
 
 def fit_class_bias(
-    logits: npt.NDArray[np.float32], labels: npt.NDArray[np.int64], temperature: float, min_recall: float
+    logits: npt.NDArray[np.float32],
+    labels: npt.NDArray[np.int64],
+    temperature: float,
+    min_recall: float,
+    max_accuracy_drop: float = 0.01,
 ) -> tuple[float, ...]:
-    """Smallest per-class logit offsets lifting every class recall to ``min_recall``, if any.
+    """Smallest per-class logit offsets lifting weak classes to ``min_recall``, if affordable.
 
     Rare classes (``disgust``) are under-predicted by a model trained on the natural class
     balance; a post-hoc offset chosen on the validation split costs far less overall accuracy
-    than class-weighted training. Offsets grow in steps of 0.1 up to 2.0 and stop as soon as
-    the class reaches the recall floor.
+    than class-weighted training. Steps:
+    1. Visit the classes below the floor, weakest first.
+    2. Raise the class's offset in steps of 0.1 (up to 2.0) until its recall reaches the floor.
+    3. Keep the offset only if the floor was reached and overall accuracy fell by at most
+       ``max_accuracy_drop`` against no offsets at all; otherwise put it back to zero.
     """
+
+    def summary(bias: npt.NDArray[np.float64]) -> dict[str, Any]:
+        return metrics.summary(probabilities(logits, temperature, tuple(bias)), labels)
+
     bias = np.zeros(len(EMOTIONS))
-    for _ in range(3):  # lifting one class can push another below the floor; revisit a few times
-        for k in range(len(EMOTIONS)):
-            while bias[k] < 2.0:
-                recall = metrics.summary(probabilities(logits, temperature, tuple(bias)), labels)["per_class_recall"]
-                if recall[EMOTIONS[k]] >= min_recall or not (labels == k).any():
-                    break
-                bias[k] = round(bias[k] + 0.1, 2)
+    base = summary(bias)
+    weak = sorted(
+        (recall, k)
+        for k, recall in enumerate(base["per_class_recall"].values())
+        if recall < min_recall and (labels == k).any()
+    )
+    for _, k in weak:
+        reached = False
+        while bias[k] < 2.0 and not reached:
+            bias[k] = round(bias[k] + 0.1, 2)
+            current = summary(bias)
+            reached = current["per_class_recall"][EMOTIONS[k]] >= min_recall
+        if not reached or base["accuracy"] - current["accuracy"] > max_accuracy_drop:
+            bias[k] = 0.0
     return tuple(float(b) for b in bias)
 
 
@@ -126,11 +146,21 @@ def timing(logits: LogitsFn, params: PreprocessParams, repeats: int = 50, batch:
     }
 
 
-def evaluate(scorer: Scorer, data: LabelledImages, tta: bool = False, tta_mode: str = "ten",
-             with_peer: bool = True, with_timing: bool = True) -> dict[str, Any]:
+def evaluate(
+    scorer: Scorer,
+    data: LabelledImages,
+    tta: bool = False,
+    tta_mode: str = "ten",
+    with_peer: bool = True,
+    with_timing: bool = True,
+) -> dict[str, Any]:
     """Build the full report as a JSON-ready dict (see the module docstring for the steps)."""
-    report: dict[str, Any] = {"model_version": scorer.version, "backend": scorer.backend, "data": data.source,
-                              "tta": tta_mode if tta else "none"}
+    report: dict[str, Any] = {
+        "model_version": scorer.version,
+        "backend": scorer.backend,
+        "data": data.source,
+        "tta": tta_mode if tta else "none",
+    }
     plain = view_logits(scorer, data.images, "none")
     variants = {"plain": plain}
     if tta:
@@ -141,7 +171,8 @@ def evaluate(scorer: Scorer, data: LabelledImages, tta: bool = False, tta_mode: 
         uncalibrated = metrics.summary(probabilities(lg, 1.0, None), data.labels)
         calibrated["ece_before_temperature"] = uncalibrated["ece"]
         calibrated["accuracy_without_class_bias"] = metrics.summary(
-            probabilities(lg, scorer.temperature, None), data.labels)["accuracy"]
+            probabilities(lg, scorer.temperature, None), data.labels
+        )["accuracy"]
         results[name] = calibrated
     headline = results["tta" if tta else "plain"]
     report.update({k: headline[k] for k in ("n", "accuracy", "macro_f1", "per_class_recall", "ece")})
@@ -189,8 +220,15 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
     ax.set_yticks(range(len(EMOTIONS)), EMOTIONS)
     for i in range(len(EMOTIONS)):
         for j in range(len(EMOTIONS)):
-            ax.text(j, i, f"{int(cm[i, j])}", ha="center", va="center", fontsize=8,
-                    color="white" if norm[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{int(cm[i, j])}",
+                ha="center",
+                va="center",
+                fontsize=8,
+                color="white" if norm[i, j] > 0.5 else "black",
+            )
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(f"{report['model_version']} on {Path(str(report['data'])).name}: acc {headline['accuracy']:.3f}")
@@ -203,8 +241,14 @@ def write_plots(report: dict[str, Any], out_dir: Path) -> list[Path]:
     fig, ax = plt.subplots(figsize=(5, 5))
     rows = headline["reliability"]
     ax.plot([0, 1], [0, 1], "k--", lw=1, label="perfect calibration")
-    ax.bar([r["confidence"] for r in rows], [r["accuracy"] for r in rows], width=1 / 15, alpha=0.6,
-           edgecolor="k", label="accuracy per confidence bin")
+    ax.bar(
+        [(r["low"] + r["high"]) / 2 for r in rows],
+        [r["accuracy"] for r in rows],
+        width=1 / 15,
+        alpha=0.6,
+        edgecolor="k",
+        label="accuracy per confidence bin",
+    )
     ax.set_xlabel("confidence")
     ax.set_ylabel("accuracy")
     ax.set_title(f"Reliability (ECE {headline['ece']:.3f}, T={report['temperature']})")

@@ -66,9 +66,15 @@ def export(
         shutil.copyfile(keras_path, staging / "model.keras")
         serving = convert(staging / "model.keras", staging)
         info = registry.ModelInfo(
-            version=version, path=staging, classes=registry.EMOTIONS, preprocess=DEFAULT_PARAMS,
-            temperature=1.0, class_bias=(0.0,) * len(registry.EMOTIONS), keras_file="model.keras",
-            serving=serving, created_at=datetime.now(UTC).isoformat(timespec="seconds"),
+            version=version,
+            path=staging,
+            classes=registry.EMOTIONS,
+            preprocess=DEFAULT_PARAMS,
+            temperature=1.0,
+            class_bias=(0.0,) * len(registry.EMOTIONS),
+            keras_file="model.keras",
+            serving=serving,
+            created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             extra={"training": training or {}, "tta_mode": tta_mode},
         )
         scorer = scorer_for(info)

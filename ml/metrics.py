@@ -37,7 +37,9 @@ def per_class(cm: npt.NDArray[np.int64]) -> dict[str, dict[str, float]]:
     }
 
 
-def expected_calibration_error(probs: FloatArray, labels: IntArray, bins: int = 15) -> tuple[float, list[dict[str, float]]]:
+def expected_calibration_error(
+    probs: FloatArray, labels: IntArray, bins: int = 15
+) -> tuple[float, list[dict[str, float]]]:
     """Return the ECE (equal-width confidence bins) and the per-bin reliability table."""
     confidence = probs.max(axis=1)
     correct = (probs.argmax(axis=1) == labels).astype(np.float64)
@@ -52,8 +54,15 @@ def expected_calibration_error(probs: FloatArray, labels: IntArray, bins: int = 
             continue
         acc, conf = float(correct[mask].mean()), float(confidence[mask].mean())
         ece += count / n * abs(acc - conf)
-        table.append({"low": float(edges[b]), "high": float(edges[b + 1]), "count": count,
-                      "accuracy": round(acc, 4), "confidence": round(conf, 4)})
+        table.append(
+            {
+                "low": float(edges[b]),
+                "high": float(edges[b + 1]),
+                "count": count,
+                "accuracy": round(acc, 4),
+                "confidence": round(conf, 4),
+            }
+        )
     return float(ece), table
 
 
@@ -68,7 +77,7 @@ def summary(probs: FloatArray, labels: IntArray) -> dict[str, Any]:
     classes = per_class(cm)
     ece, reliability = expected_calibration_error(probs, labels)
     return {
-        "n": int(len(labels)),
+        "n": len(labels),
         "accuracy": round(float((predicted == labels).mean()), 4) if len(labels) else 0.0,
         "macro_f1": round(float(np.mean([c["f1"] for c in classes.values()])), 4),
         "per_class_recall": {k: v["recall"] for k, v in classes.items()},

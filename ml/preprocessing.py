@@ -82,11 +82,11 @@ def crop_face(
     x, y, side, _ = face_square(box, w, h, params.face_margin)
     pad = max(0, -x, -y, x + side - w, y + side - h)
     if pad:
-        gray = cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+        gray = np.asarray(cv2.copyMakeBorder(gray, pad, pad, pad, pad, cv2.BORDER_REPLICATE), dtype=np.uint8)
         x, y = x + pad, y + pad
     crop = gray[y : y + side, x : x + side]
     interp = cv2.INTER_AREA if side > params.image_size else cv2.INTER_LINEAR
-    return cv2.resize(crop, (params.image_size, params.image_size), interpolation=interp)
+    return np.asarray(cv2.resize(crop, (params.image_size, params.image_size), interpolation=interp), dtype=np.uint8)
 
 
 def center_crop(images: npt.NDArray[np.generic], size: int = CROP_SIZE) -> npt.NDArray[np.generic]:
@@ -100,7 +100,7 @@ def ten_crops(images: npt.NDArray[np.generic], size: int = CROP_SIZE) -> list[np
     """Return the ten standard test-time crops: four corners and centre, each also mirrored."""
     h, w = images.shape[1], images.shape[2]
     offsets = [(0, 0), (0, w - size), (h - size, 0), (h - size, w - size), ((h - size) // 2, (w - size) // 2)]
-    crops = [images[:, t : t + size, l : l + size] for t, l in offsets]
+    crops = [images[:, top : top + size, left : left + size] for top, left in offsets]
     return crops + [c[:, :, ::-1] for c in crops]
 
 

@@ -97,7 +97,8 @@ def calibrated_softmax(
         z = z + np.asarray(class_bias, dtype=np.float64)
     z = z - z.max(axis=-1, keepdims=True)
     e = np.exp(z)
-    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    probs: npt.NDArray[np.float32] = (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
+    return probs
 
 
 def sha256(path: Path) -> str:

@@ -12,9 +12,10 @@ from __future__ import annotations
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -29,6 +30,7 @@ from ml.preprocessing import to_model_input
 class TrainConfig:
     epochs: int = 100
     batch_size: int = 128
+    optimizer: str = "sgd"
     learning_rate: float = 0.05
     cycle_epochs: int = 25
     # Keras applies decoupled decay (w -= lr * wd * w); 5e-3 here matches the classic coupled
@@ -48,7 +50,9 @@ class TrainConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         data = dict(data)
-        arch = ArchConfig(**{**data.pop("arch", {}), "widths": tuple(data.get("arch", {}).get("widths", ArchConfig.widths))})
+        arch = ArchConfig(
+            **{**data.pop("arch", {}), "widths": tuple(data.get("arch", {}).get("widths", ArchConfig.widths))}
+        )
         augment = AugmentConfig(**data.pop("augment", {}))
         return cls(arch=arch, augment=augment, **data)
 
@@ -91,7 +95,13 @@ def _compile(model: Any, cfg: TrainConfig, steps_per_epoch: int) -> None:
         m_mul=0.8,
         alpha=0.005,
     )
-    optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    optimizer: Any
+    if cfg.optimizer == "sgd":
+        optimizer = keras.optimizers.SGD(schedule, momentum=0.9, nesterov=True, weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adamw":
+        optimizer = keras.optimizers.AdamW(schedule, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
     model.compile(
         optimizer=optimizer,
         loss=keras.losses.CategoricalCrossentropy(from_logits=True, label_smoothing=cfg.label_smoothing),

@@ -14,7 +14,13 @@ def test_it_reads_the_fer2013_arrays_with_their_class_counts(fer_public: Path) -
     assert data.images.shape == (3589, 48, 48)
     assert data.images.dtype == np.uint8
     assert data.class_counts() == {
-        "angry": 467, "disgust": 56, "fear": 496, "happy": 895, "sad": 653, "surprise": 415, "neutral": 607,
+        "angry": 467,
+        "disgust": 56,
+        "fear": 496,
+        "happy": 895,
+        "sad": 653,
+        "surprise": 415,
+        "neutral": 607,
     }
     assert data.stats()["n"] == 3589
 

@@ -13,7 +13,9 @@ from ml.train import RunMismatch, TrainConfig, train
 TINY = TrainConfig(epochs=1, batch_size=64, cycle_epochs=1, arch=ArchConfig(widths=(4, 8, 8, 16), dense=16))
 
 
-def test_a_tiny_run_trains_checkpoints_every_epoch_and_resumes_where_it_stopped(fer_public: Path, tmp_path: Path) -> None:
+def test_a_tiny_run_trains_checkpoints_every_epoch_and_resumes_where_it_stopped(
+    fer_public: Path, tmp_path: Path
+) -> None:
     data = load(fer_public)
     train_data, val_data = data.subset(320, seed=1), data.subset(128, seed=2)
     run = tmp_path / "run"

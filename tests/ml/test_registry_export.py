@@ -1,0 +1,104 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ml import registry
+from ml.cli import main
+from ml.datasets import load
+from ml.export import export
+from ml.model import ArchConfig
+from ml.train import TrainConfig, train
+
+TINY = TrainConfig(epochs=1, batch_size=64, cycle_epochs=1, arch=ArchConfig(widths=(4, 8, 8, 16), dense=16))
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(fer_public: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = load(fer_public)
+    run = tmp_path_factory.mktemp("run")
+    return train(data.subset(256, seed=3), data.subset(64, seed=4), run, TINY, log=lambda _: None).best_path
+
+
+def test_export_registers_a_calibrated_documented_version_and_activation_can_be_rolled_back(
+    tiny_keras: Path,
+    fer_public: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("MOODSAAS_MODEL_DIR", str(tmp_path))
+    val = load(fer_public).subset(200, seed=5)
+
+    first, report = export(tiny_keras, "tiny-1", val, tta_mode="flip", with_peer=False)
+    assert {
+        "model.keras",
+        "model.onnx",
+        "metadata.json",
+        "MODEL_CARD.md",
+        "report.json",
+        "confusion_matrix.png",
+        "reliability.png",
+    } <= {p.name for p in first.path.iterdir()}
+    assert 0.25 <= first.temperature <= 8.0
+    assert first.metrics["n"] == 200 and first.metrics["tta"] == "flip"
+    assert set(first.checksums) >= {"model.keras", "model.onnx"}
+    assert "FER2013" in (first.path / "MODEL_CARD.md").read_text()
+    assert report["results"]["plain"]["ece_before_temperature"] >= 0
+    with pytest.raises(registry.RegistryError, match="already exists"):
+        export(tiny_keras, "tiny-1", val, with_peer=False)
+    assert not list(tmp_path.glob(".*partial")), "a failed export leaves nothing behind"
+
+    export(tiny_keras, "tiny-2", val, tta_mode="none", with_peer=False)
+    registry.activate("tiny-1")
+    registry.activate("tiny-2")
+    assert registry.active().version == "tiny-2"
+    assert registry.restore_previous().version == "tiny-1"
+    assert registry.active_version() == "tiny-1"
+
+    assert (
+        main(
+            [
+                "evaluate",
+                "--model",
+                "active",
+                "--data",
+                str(fer_public),
+                "--limit",
+                "100",
+                "--tta",
+                "--tta-mode",
+                "flip",
+                "--json",
+                "--no-peer",
+                "--no-timing",
+            ]
+        )
+        == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert out["model_version"] == "tiny-1" and out["n"] == 100 and out["tta"] == "flip"
+    assert set(out["per_class_recall"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
+    assert 0.0 <= out["accuracy"] <= 1.0 and 0.0 <= out["ece"] <= 1.0 and "macro_f1" in out
+
+
+def test_a_tampered_model_file_cannot_be_activated(tiny_keras: Path, fer_public: Path, tmp_path: Path) -> None:
+    info, _ = export(
+        tiny_keras, "tiny-x", load(fer_public).subset(64, seed=6), tta_mode="none", with_peer=False, root=tmp_path
+    )
+    (info.path / "model.onnx").write_bytes(b"tampered")
+    with pytest.raises(registry.RegistryError, match="checksum"):
+        registry.activate("tiny-x", tmp_path)
+    assert not (tmp_path / "ACTIVE").exists()
+
+
+def test_the_cli_reports_bad_data_and_unknown_versions_by_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOODSAAS_MODEL_DIR", str(tmp_path))
+    assert main(["evaluate", "--data", str(tmp_path / "missing.npz")]) == 2
+    assert "missing.npz" in capsys.readouterr().err
+    assert main(["activate", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
