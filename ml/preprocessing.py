@@ -18,8 +18,13 @@ IMAGE_SIZE = 48
 """Side of the stored face crop (FER2013 native size)."""
 CROP_SIZE = 40
 """Side of the network input: random crops in training, centre crop (or ten crops) in serving."""
-FACE_MARGIN = 1.25
-"""Detector boxes are widened by this factor to match the loose framing of FER2013 crops."""
+FACE_MARGIN = 1.16
+"""Detector boxes are widened by this factor to match the framing of FER2013 crops.
+
+Measured: BlazeFace (full range) on 800 PublicTest faces, upscaled 3x and edge-padded, found
+550; the FER2013 crop side was a median 1.16x the detector box side (p10 0.98, p90 1.50), with
+the box centre 2.8% of the crop side below the crop centre (ignored: about 1 pixel at 48x48).
+"""
 
 
 @dataclass(frozen=True)
