@@ -4,7 +4,7 @@ Layout of ``model_dir`` (``$MOODSAAS_MODEL_DIR``, default ``<repo>/models``)::
 
     models/
       ACTIVE                 # the active version's name, one line
-      HISTORY                # append-only activation log: "<utc time> <version>"
+      HISTORY                # append-only activation log: "<utc time> <version> <actor>"
       <version>/
         metadata.json        # see ModelInfo; checksums of every file below
         model.keras          # the trained Keras model (logits output)
@@ -190,11 +190,11 @@ def history(root: Path | None = None) -> list[str]:
     log = (root or model_dir()) / "HISTORY"
     if not log.exists():
         return []
-    return [line.split()[-1] for line in log.read_text().splitlines() if line.strip()]
+    return [line.split()[1] for line in log.read_text().splitlines() if line.strip()]
 
 
-def activate(version: str, root: Path | None = None) -> ModelInfo:
-    """Verify ``version`` and make it the active one (atomic pointer swap, logged)."""
+def activate(version: str, root: Path | None = None, actor: str = "cli") -> ModelInfo:
+    """Verify ``version`` and make it the active one (atomic pointer swap, logged with who)."""
     root = root or model_dir()
     info = get(version, root)
     verify(info)
@@ -202,15 +202,15 @@ def activate(version: str, root: Path | None = None) -> ModelInfo:
     tmp.write_text(version + "\n")
     os.replace(tmp, root / "ACTIVE")
     with (root / "HISTORY").open("a") as log:
-        log.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {version}\n")
+        log.write(f"{datetime.now(UTC).isoformat(timespec='seconds')} {version} {actor.replace(' ', '_')}\n")
     return info
 
 
-def restore_previous(root: Path | None = None) -> ModelInfo:
+def restore_previous(root: Path | None = None, actor: str = "cli") -> ModelInfo:
     """Re-activate the version that was active before the current one."""
     root = root or model_dir()
     current = active_version(root)
     for version in reversed(history(root)):
         if version != current:
-            return activate(version, root)
+            return activate(version, root, actor)
     raise RegistryError("no previous model version to restore")

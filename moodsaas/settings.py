@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "evaluations",
+    "ml",  # management command and staff API over the model registry; no models
 ]
 
 MIDDLEWARE = [

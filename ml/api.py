@@ -1,0 +1,80 @@
+"""Staff-only API over the model registry: list versions, activate one, roll back.
+
+The registry is shared by every company, so only staff (``is_staff`` users with a browser
+session) may change it; company API tokens act for a company, never for staff.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import IsAdminUser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ml import registry
+
+
+def _version(info: registry.ModelInfo, active: str) -> dict[str, Any]:
+    return {
+        "version": info.version,
+        "active": info.version == active,
+        "created_at": info.created_at,
+        "serving_format": info.serving.get("format"),
+        "temperature": info.temperature,
+        "metrics": info.metrics,
+    }
+
+
+def _active_or_empty() -> str:
+    try:
+        return registry.active_version()
+    except registry.RegistryError:
+        return ""
+
+
+class VersionSerializer(serializers.Serializer[dict[str, Any]]):
+    """Shape of one model version in responses (documentation only)."""
+
+    version = serializers.CharField()
+    active = serializers.BooleanField()
+    created_at = serializers.CharField()
+    serving_format = serializers.CharField()
+    temperature = serializers.FloatField()
+    metrics = serializers.DictField()
+
+
+class ModelVersionList(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(responses=VersionSerializer(many=True), summary="List emotion model versions (staff)")
+    def get(self, request: Request) -> Response:
+        active = _active_or_empty()
+        return Response([_version(info, active) for info in registry.versions()])
+
+
+class ModelVersionActivate(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=VersionSerializer, summary="Activate an emotion model version (staff)")
+    def post(self, request: Request, version: str) -> Response:
+        try:
+            info = registry.activate(version, actor=f"staff:{request.user.pk}")
+        except registry.RegistryError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(_version(info, info.version))
+
+
+class ModelVersionRestorePrevious(APIView):
+    permission_classes = [IsAdminUser]
+
+    @extend_schema(request=None, responses=VersionSerializer, summary="Re-activate the previous model (staff)")
+    def post(self, request: Request) -> Response:
+        try:
+            info = registry.restore_previous(actor=f"staff:{request.user.pk}")
+        except registry.RegistryError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(_version(info, info.version))
