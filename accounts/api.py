@@ -67,13 +67,39 @@ class CurrentCompanyView(APIView):
         return Response(CompanySerializer(company).data)
 
 
+class IsSignedInUser(permissions.BasePermission):
+    """A person signed in with a session; API tokens act for a company, not a person."""
+
+    message = "This endpoint needs a signed-in user; API tokens cannot use it."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if isinstance(request.auth, ApiToken):
+            return False
+        return bool(request.user and request.user.is_authenticated)
+
+
 class _SessionUserView(APIView):
-    permission_classes = [permissions.IsAuthenticated]
+    permission_classes = [IsSignedInUser]
 
     def _user(self, request: Request) -> User:
         if not isinstance(request.user, User):
             raise Http404  # tokens have no user; unreachable with IsAuthenticated
         return request.user
+
+
+def _me(request: Request, user: User) -> Response:
+    tenant = tenant_for_request(request)
+    memberships = Membership.objects.for_user(user).select_related("company").order_by("company__name")
+    active = tenant.company.public_id if tenant else None
+    data = {
+        "email": user.email,
+        "active_company": active,
+        "companies": [
+            {"id": m.company.public_id, "name": m.company.name, "role": m.role, "active": m.company.public_id == active}
+            for m in memberships
+        ],
+    }
+    return Response(MeSerializer(data).data)
 
 
 class MeView(_SessionUserView):
@@ -83,24 +109,7 @@ class MeView(_SessionUserView):
 
     @extend_schema(responses=MeSerializer)
     def get(self, request: Request) -> Response:
-        user = self._user(request)
-        tenant = tenant_for_request(request)
-        memberships = Membership.objects.for_user(user).select_related("company").order_by("company__name")
-        active = tenant.company.public_id if tenant else None
-        data = {
-            "email": user.email,
-            "active_company": active,
-            "companies": [
-                {
-                    "id": m.company.public_id,
-                    "name": m.company.name,
-                    "role": m.role,
-                    "active": m.company.public_id == active,
-                }
-                for m in memberships
-            ],
-        }
-        return Response(MeSerializer(data).data)
+        return _me(request, self._user(request))
 
 
 class SwitchCompanyView(_SessionUserView):
@@ -122,8 +131,8 @@ class SwitchCompanyView(_SessionUserView):
         )
         if membership is None:
             raise Http404("No such company among yours.")
-        activate_company(request._request, membership)
-        return MeView().get(request)
+        activate_company(request, membership)
+        return _me(request, user)
 
 
 class MemberViewSet(

@@ -105,11 +105,13 @@ def tenant_for_request(request: HttpRequest | Request) -> Tenant | None:
     return tenant
 
 
-def activate_company(request: HttpRequest, membership: Membership) -> None:
+def activate_company(request: HttpRequest | Request, membership: Membership) -> None:
     """Make ``membership``'s company the session's active company."""
     request.session[ACTIVE_COMPANY_SESSION_KEY] = str(membership.company.public_id)
-    if hasattr(request, "_moodsaas_tenant"):
-        del request._moodsaas_tenant
+    # Drop the per-request cache on both the DRF wrapper and the Django request.
+    for holder in (request, getattr(request, "_request", None)):
+        if holder is not None and "_moodsaas_tenant" in vars(holder):
+            delattr(holder, "_moodsaas_tenant")
 
 
 class HasTenantRole(permissions.BasePermission):

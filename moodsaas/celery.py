@@ -42,7 +42,7 @@ app.conf.update(
 app.autodiscover_tasks()
 
 
-@app.task(name="platform.ping", queue="default", ignore_result=False)
+@app.task(name="platform.ping", ignore_result=False)
 def ping(value: str) -> str:
     """Echo ``value``: used by health checks and tests to prove a worker is consuming."""
     return value

@@ -50,6 +50,8 @@ def test_switching_needs_a_valid_company_id(alice_client) -> None:
 def test_api_tokens_cannot_switch_companies(token_a_client, company_b) -> None:
     response = token_a_client.post("/api/v1/me/switch-company/", {"company": str(company_b.public_id)}, format="json")
     assert response.status_code == 403
+    assert response.json()["detail"] == "This endpoint needs a signed-in user; API tokens cannot use it."
+    assert token_a_client.get("/api/v1/me/").status_code == 403
 
 
 def test_a_user_removed_from_the_active_company_falls_back_to_another(alice_client, company_a, company_b, alice):
