@@ -9,7 +9,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ml.datasets import DatasetError, LabelledImages, load
+import numpy as np
+import numpy.typing as npt
+
+from ml.datasets import DatasetError, FaceCropper, LabelledImages, load
 from ml.registry import RegistryError
 
 if TYPE_CHECKING:
@@ -18,8 +21,31 @@ if TYPE_CHECKING:
 DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "fer2013"
 
 
-def _load(path: str, split: str | None, limit: int | None, seed: int) -> LabelledImages:
-    data = load(path, split)
+def detector_cropper() -> FaceCropper:
+    """Crop faces with the serving detector (``inference``), exactly as production does.
+
+    ``ml`` stays importable without ``inference``; only image-folder data sets of whole photos
+    need the detector, so it is imported here, lazily.
+    """
+    import cv2
+
+    from inference.detect import BlazeFace
+    from ml.preprocessing import crop_face
+
+    detector = BlazeFace()
+
+    def crop(gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
+        faces = detector.detect(np.asarray(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR), dtype=np.uint8))
+        if not faces:
+            return None
+        largest = max(faces, key=lambda f: f.box[2] * f.box[3])
+        return crop_face(gray, largest.box)
+
+    return crop
+
+
+def _load(path: str, split: str | None, limit: int | None, seed: int, crop_faces: bool = True) -> LabelledImages:
+    data = load(path, split, detector_cropper() if crop_faces and Path(path).is_dir() else None)
     for problem in data.problems[:20]:
         print(f"warning: {problem}", file=sys.stderr)
     if len(data.problems) > 20:
@@ -95,7 +121,7 @@ def _scorer(model: str) -> Scorer:
 def cmd_evaluate(args: argparse.Namespace) -> int:
     from ml.evaluate import evaluate, write_plots
 
-    data = _load(args.data, args.split, args.limit, 0)
+    data = _load(args.data, args.split, args.limit, 0, crop_faces=not args.no_face_crop)
     scorer = _scorer(args.model)
     report = evaluate(
         scorer, data, tta=args.tta, tta_mode=args.tta_mode, with_peer=not args.no_peer, with_timing=not args.no_timing
@@ -219,6 +245,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write report.json and PNG plots into this directory")
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--no-timing", action="store_true")
+    p.add_argument(
+        "--no-face-crop",
+        action="store_true",
+        help="image folders: use photos whole instead of cropping the detected face (as serving does)",
+    )
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("export", help="calibrate, evaluate and register a trained model as a new version")

@@ -8,6 +8,7 @@ single bad file does not stop a retraining job.
 from __future__ import annotations
 
 import csv
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -137,8 +138,17 @@ def read_csv(path: Path, split: str | None = None) -> LabelledImages:
     return LabelledImages(np.stack(images), np.array(labels, np.int64), source, problems)
 
 
-def read_folder(root: Path, split: str | None = None) -> LabelledImages:
-    """Read ``<root>/[<split>/]<class>/*.png|jpg``; unknown class folders are reported."""
+FaceCropper = Callable[[npt.NDArray[np.uint8]], "npt.NDArray[np.uint8] | None"]
+"""Finds the main face in a grayscale photo and returns its 48x48 crop, or None if there is none."""
+
+
+def read_folder(root: Path, split: str | None = None, face_cropper: FaceCropper | None = None) -> LabelledImages:
+    """Read ``<root>/[<split>/]<class>/*.png|jpg``; unknown class folders are reported.
+
+    Images that are not already 48x48 face crops go through ``face_cropper`` when one is given
+    (the serving path's detector and crop), so photos from other data sets are framed like
+    FER2013; an image where no face is found is used whole and reported.
+    """
     base = root / split if split else root
     if not base.is_dir():
         raise DatasetError(f"{base}: not a directory")
@@ -157,18 +167,25 @@ def read_folder(root: Path, split: str | None = None) -> LabelledImages:
             if img is None or img.size == 0:
                 problems.append(f"{file}: unreadable image")
                 continue
-            images.append(_fit48(np.asarray(img, dtype=np.uint8)))
+            gray = np.asarray(img, dtype=np.uint8)
+            if face_cropper is not None and gray.shape != (IMAGE_SIZE, IMAGE_SIZE):
+                face = face_cropper(gray)
+                if face is None:
+                    problems.append(f"{file}: no face found, using the whole image")
+                else:
+                    gray = face
+            images.append(_fit48(gray))
             labels.append(label)
     if not images:
         return _empty(str(base), problems)
     return LabelledImages(np.stack(images), np.array(labels, np.int64), str(base), problems)
 
 
-def load(path: str | Path, split: str | None = None) -> LabelledImages:
+def load(path: str | Path, split: str | None = None, face_cropper: FaceCropper | None = None) -> LabelledImages:
     """Read labelled faces from any supported layout, chosen by what ``path`` is."""
     p = Path(path)
     if p.is_dir():
-        return read_folder(p, split)
+        return read_folder(p, split, face_cropper)
     if not p.exists():
         raise DatasetError(f"{p}: no such file or directory")
     if p.suffix.lower() == ".npz":

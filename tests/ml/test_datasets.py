@@ -74,3 +74,23 @@ def test_subsets_are_deterministic_for_a_seed(fer_public: Path) -> None:
     a, b, c = data.subset(50, seed=1), data.subset(50, seed=1), data.subset(50, seed=2)
     assert np.array_equal(a.labels, b.labels) and np.array_equal(a.images, b.images)
     assert not np.array_equal(a.images, c.images)
+
+
+def test_photo_folders_are_cropped_to_the_detected_face_like_serving_does(tmp_path: Path) -> None:
+    from skimage import data as samples
+
+    from ml.cli import detector_cropper
+
+    (tmp_path / "happy").mkdir()
+    (tmp_path / "neutral").mkdir()
+    astronaut = cv2.cvtColor(samples.astronaut(), cv2.COLOR_RGB2BGR)
+    cv2.imwrite(str(tmp_path / "happy" / "astronaut.jpg"), astronaut)
+    cv2.imwrite(str(tmp_path / "neutral" / "wall.png"), np.full((120, 160), 90, np.uint8))
+
+    cropped = load(tmp_path, face_cropper=detector_cropper())
+    whole = load(tmp_path)
+    assert cropped.images.shape == (2, 48, 48)
+    assert [p for p in cropped.problems if "astronaut" in p] == []
+    assert any("wall.png" in p and "no face found" in p for p in cropped.problems)
+    happy = cropped.labels.tolist().index(3)
+    assert not np.array_equal(cropped.images[happy], whole.images[happy])
