@@ -191,7 +191,8 @@ class SessionFrame(CompanyOwned):
     error = models.CharField(max_length=300, blank=True)
 
     class Meta:
-        ordering = ["session", "sequence"]
+        # By column, not by the foreign key: ordering "session" would join the session table.
+        ordering = ["session_id", "sequence"]
         constraints = [models.UniqueConstraint(fields=["session", "sequence"], name="frame_unique_session_sequence")]
 
     def __str__(self) -> str:
@@ -225,7 +226,7 @@ class Observation(CompanyOwned):
     model_version = models.CharField(max_length=100)
 
     class Meta:
-        ordering = ["session", "frame_sequence", "face_index"]
+        ordering = ["session_id", "frame_sequence", "face_index"]
         constraints = [
             models.UniqueConstraint(
                 fields=["session", "frame_sequence", "face_index"], name="observation_unique_session_frame_face"

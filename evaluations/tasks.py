@@ -23,7 +23,7 @@ from celery.signals import worker_process_init
 
 from evaluations import actions
 from evaluations.grading import Face
-from evaluations.models import EvaluationSession, Status
+from evaluations.models import EvaluationSession
 from evaluations.realtime import InFlight
 
 log = logging.getLogger(__name__)
@@ -84,16 +84,8 @@ def analyse_frame(
     released whatever happens.
     """
     try:
-        status = (
-            EvaluationSession.unscoped_objects.filter(pk=session_id, company_id=company_id)
-            .values_list("status", flat=True)
-            .first()
-        )
-        if status is None:
-            return
-        if status not in (Status.OPEN, Status.PAUSED):
-            actions.count_live_frames(company_id=company_id, session_id=session_id, received=0, rejected=0, dropped=1)
-            return
+        # The re-fetch is record_observations' row lock: it returns quietly for a deleted session
+        # and counts frames of an ended one as dropped. Skipping a pre-check saves a query per frame.
         frame = _analyse(sequence, datetime.fromtimestamp(captured_at, tz=UTC), image_b64)
         actions.record_observations(company_id=company_id, session_id=session_id, frames=[frame])
     finally:

@@ -63,7 +63,7 @@ def face_video(tmp_path_factory: pytest.TempPathFactory, face_bgr: np.ndarray) -
     """A 3-second 10 fps MP4 of the astronaut drifting sideways."""
     path = tmp_path_factory.mktemp("video") / "interaction.mp4"
     small = cv2.resize(face_bgr, (256, 256))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 10.0, (320, 256))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (320, 256))
     for i in range(30):
         frame = np.zeros((256, 320, 3), np.uint8)
         frame[:, i : i + 256] = small
