@@ -178,7 +178,13 @@ def cmd_export(args: argparse.Namespace) -> int:
         training["history"] = state["history"]
     val = _load(args.val, args.val_split, args.limit, 0)
     info, report = export(
-        keras_path, args.version, val, tta_mode=args.tta_mode, training=training, with_peer=not args.no_peer
+        keras_path,
+        args.version,
+        val,
+        tta_mode=args.tta_mode,
+        training=training,
+        with_peer=not args.no_peer,
+        quantize=not args.no_int8,
     )
     _print_report(report)
     print(f"registered {info.version} in {info.path}")
@@ -262,6 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tta-mode", default="ten", choices=["none", "flip", "ten"])
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--activate", action="store_true")
+    p.add_argument("--no-int8", action="store_true", help="serve float32 even if int8 keeps accuracy")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("models", help="list registered model versions (* = active)")

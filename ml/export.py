@@ -51,6 +51,7 @@ def export(
     min_recall: float = DEFAULT_MIN_RECALL,
     training: dict[str, Any] | None = None,
     with_peer: bool = True,
+    quantize: bool = True,
 ) -> tuple[registry.ModelInfo, dict[str, Any]]:
     """Register ``keras_path`` as ``version`` (not activated) and return it with its report."""
     from ml.serving import convert
@@ -64,7 +65,7 @@ def export(
     staging.mkdir(parents=True)
     try:
         shutil.copyfile(keras_path, staging / "model.keras")
-        serving = convert(staging / "model.keras", staging)
+        serving = convert(staging / "model.keras", staging, quantize=quantize)
         info = registry.ModelInfo(
             version=version,
             path=staging,
@@ -77,6 +78,8 @@ def export(
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
             extra={"training": training or {}, "tta_mode": tta_mode},
         )
+        if serving["format"] == "onnx-int8":
+            info = replace(info, serving=_int8_if_faithful(info, val))
         scorer = scorer_for(info)
         logits = view_logits(scorer, val.images, tta_mode)
         temperature = fit_temperature(logits, val.labels)
@@ -100,6 +103,32 @@ def export(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return registry.get(version, root), report
+
+
+MAX_INT8_ACCURACY_LOSS = 0.005
+
+
+def _int8_if_faithful(info: registry.ModelInfo, val: LabelledImages) -> dict[str, Any]:
+    """Serve the int8 graph only if its accuracy is within half a point of float32.
+
+    The measurement is stored in the serving metadata either way.
+    """
+    int8 = dict(info.serving)
+    fp32 = {k: v for k, v in int8.items() if k != "float_file"} | {"format": "onnx", "file": int8["float_file"]}
+    predictions = {}
+    for name, serving in (("float32", fp32), ("int8", int8)):
+        logits = view_logits(scorer_for(replace(info, serving=serving)), val.images, "none")[0]
+        predictions[name] = logits.argmax(axis=1)
+    accuracy = {name: float((p == val.labels).mean()) for name, p in predictions.items()}
+    parity = {
+        "float32_accuracy": round(accuracy["float32"], 4),
+        "int8_accuracy": round(accuracy["int8"], 4),
+        "argmax_agreement": round(float((predictions["int8"] == predictions["float32"]).mean()), 4),
+        "n": len(val),
+        "data": val.source,
+    }
+    chosen = int8 if accuracy["float32"] - accuracy["int8"] <= MAX_INT8_ACCURACY_LOSS else fp32
+    return chosen | {"int8_parity": parity}
 
 
 def _pct(x: float | None) -> str:
