@@ -105,8 +105,13 @@ def update_company_settings(*, actor: Actor, company: Company, changes: dict[str
 
 
 @transaction.atomic
-def invite_member(*, actor: Actor, company: Company, email: str, role: Role) -> tuple[Invitation, str]:
-    """Create an invitation and e-mail its link on commit. Return it with its one-time secret."""
+def invite_member(
+    *, actor: Actor, company: Company, email: str, role: Role, base_url: str = ""
+) -> tuple[Invitation, str]:
+    """Create an invitation and e-mail its link on commit. Return it with its one-time secret.
+
+    ``base_url`` (scheme and host the inviter used) prefixes the e-mailed link.
+    """
     _require_role(actor, Role.ADMIN, "invite members")
     if role == Role.OWNER:
         _require_role(actor, Role.OWNER, "invite owners")
@@ -131,7 +136,7 @@ def invite_member(*, actor: Actor, company: Company, email: str, role: Role) -> 
         expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
     audit(actor, company, "invitation.created", invitation, {"email": email, "role": role})
-    transaction.on_commit(lambda: send_invitation_email(invitation, secret))
+    transaction.on_commit(lambda: send_invitation_email(invitation, secret, base_url))
     return invitation, secret
 
 
@@ -142,12 +147,13 @@ def invitation_url(secret: str) -> str:
     return reverse("invitation-accept", kwargs={"secret": secret})
 
 
-def send_invitation_email(invitation: Invitation, secret: str) -> None:
+def send_invitation_email(invitation: Invitation, secret: str, base_url: str = "") -> None:
     """E-mail the invitation link; failures are logged, the admin can still share the link."""
     company = Company.objects.get(pk=invitation.company_id)
-    protocol = settings.ACCOUNT_DEFAULT_HTTP_PROTOCOL
-    host = settings.ALLOWED_HOSTS[0] if settings.ALLOWED_HOSTS else "127.0.0.1:8000"
-    link = f"{protocol}://{host}{invitation_url(secret)}"
+    if not base_url:
+        host = settings.ALLOWED_HOSTS[0] if settings.ALLOWED_HOSTS else "127.0.0.1:8000"
+        base_url = f"{settings.ACCOUNT_DEFAULT_HTTP_PROTOCOL}://{host}"
+    link = f"{base_url.rstrip('/')}{invitation_url(secret)}"
     try:
         send_mail(
             subject=f"[MoodSaaS] You are invited to join {company.name}",

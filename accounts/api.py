@@ -183,6 +183,7 @@ class InvitationViewSet(
             company=self.tenant.company,
             email=serializer.validated_data["email"],
             role=Role(serializer.validated_data["role"]),
+            base_url=request.build_absolute_uri("/"),
         )
         context = {"accept_url": request.build_absolute_uri(actions.invitation_url(secret))}
         return Response(InvitationCreatedSerializer(invitation, context=context).data, status=status.HTTP_201_CREATED)

@@ -58,3 +58,19 @@ def test_listing_the_audit_log_takes_a_fixed_number_of_queries(alice_client, dja
     with django_assert_num_queries(5):
         response = alice_client.get(URL)
     assert response.json()["count"] == 8
+
+
+def test_the_database_itself_refuses_to_change_audit_rows(company_a) -> None:
+    from django.db import connection, transaction
+    from django.db.utils import ProgrammingError
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the trigger exists in PostgreSQL only")
+    event = _event(company_a)
+    for sql in (
+        "UPDATE accounts_auditevent SET action = 'x' WHERE id = %s",
+        "DELETE FROM accounts_auditevent WHERE id = %s",
+    ):
+        with pytest.raises(ProgrammingError, match="append-only"), transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(sql, [event.pk])
+    assert AuditEvent.unscoped_objects.filter(pk=event.pk, action="company.settings_updated").exists()

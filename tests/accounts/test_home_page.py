@@ -61,3 +61,20 @@ def test_a_user_without_a_company_is_told_so(client, db) -> None:
 
     client.force_login(UserFactory.create())
     assert "You are not a member of any company" in client.get("/").content.decode()
+
+
+def test_the_home_page_takes_a_fixed_number_of_queries(
+    client, alice, company_a, token_a, django_assert_num_queries
+) -> None:
+    from tests.factories import MembershipFactory
+
+    client.force_login(alice)
+    client.get("/")
+    # session, user, tenant, memberships (switcher), members, invitations, tokens
+    with django_assert_num_queries(7):
+        client.get("/")
+    for _ in range(10):
+        MembershipFactory.create(company=company_a)
+    with django_assert_num_queries(7):
+        html = client.get("/").content.decode()
+    assert html.count("<tr><td>") == 12

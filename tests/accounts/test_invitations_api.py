@@ -34,7 +34,7 @@ def test_alice_invites_a_new_agent_and_the_link_is_mailed(
     assert invitation.expires_at - timezone.now() > timedelta(days=6)
     assert len(mailoutbox) == 1
     assert mailoutbox[0].to == ["dana@a.test"]
-    assert f"/invitations/{secret}/" in mailoutbox[0].body
+    assert f"http://testserver/invitations/{secret}/" in mailoutbox[0].body
     assert AuditEvent.objects.for_company(company_a).filter(action="invitation.created").count() == 1
 
 
