@@ -66,3 +66,9 @@ def test_a_user_without_any_company_gets_a_precise_403(alice_client, company_a, 
     response = alice_client.get("/api/v1/company/")
     assert response.status_code == 403
     assert response.json()["detail"] == "You are not a member of any company."
+
+
+def test_charlie_sees_only_his_own_company(charlie_client, company_a, company_b, alice) -> None:
+    body = charlie_client.get("/api/v1/me/").json()
+    assert [c["name"] for c in body["companies"]] == ["Bravo Care"]
+    assert body["active_company"] == str(company_b.public_id)
