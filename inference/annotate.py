@@ -40,8 +40,9 @@ def annotate(bgr: npt.NDArray[np.uint8], result: ImageResult) -> npt.NDArray[np.
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
         top = y - th - base - 4 if y - th - base - 4 >= 0 else y + h
         cv2.rectangle(out, (x, top), (x + tw + 4, top + th + base + 4), colour, cv2.FILLED)
-        cv2.putText(out, label, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness,
-                    cv2.LINE_AA)
+        cv2.putText(
+            out, label, (x + 2, top + th + 2), cv2.FONT_HERSHEY_SIMPLEX, font_scale, (0, 0, 0), thickness, cv2.LINE_AA
+        )
     return out
 
 

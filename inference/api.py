@@ -187,13 +187,15 @@ class Engine:
         for frame, chosen in zip(frames, per_frame, strict=True):
             faces = []
             for det in chosen:
-                faces.append(Face(
-                    box=det.box,
-                    score=det.score,
-                    probabilities=tuple(float(p) for p in probs[i]),
-                    quality=assess(frame.gray, det.box, faces48[i]),
-                    model_version=version,
-                ))
+                faces.append(
+                    Face(
+                        box=det.box,
+                        score=det.score,
+                        probabilities=tuple(float(p) for p in probs[i]),
+                        quality=assess(frame.gray, det.box, faces48[i]),
+                        model_version=version,
+                    )
+                )
                 i += 1
             results.append(ImageResult(width=frame.width, height=frame.height, faces=faces, model_version=version))
         return results

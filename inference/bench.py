@@ -136,9 +136,11 @@ def summary(ms: list[float]) -> dict[str, float]:
 
 def covers(ours: list[Detection], theirs: list[Detection]) -> bool:
     """True when every peer face has one of our boxes whose centre lies inside it."""
+
     def inside(a: Detection, b: Detection) -> bool:
         cx, cy = a.box[0] + a.box[2] / 2, a.box[1] + a.box[3] / 2
         return b.box[0] <= cx <= b.box[0] + b.box[2] and b.box[1] <= cy <= b.box[1] + b.box[3]
+
     return all(any(inside(o, t) for o in ours) for t in theirs)
 
 
@@ -170,6 +172,7 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
     ours_ms: list[float] = []
     peer_ms: list[float] = []
     for name, data in frames.items():
+
         def ours_frame(d: bytes = data) -> object:
             return engine.analyse_frames([engine.frame(d, options)], options)
 
@@ -192,8 +195,20 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
     peer_single = timings(lambda: peer.classify(peer_in[:1]), repeats * 4)
     peer_batch = timings(lambda: peer.classify(peer_in), max(10, repeats // 2))
     sides = [
-        Side("ours", ours_ms, ours_single, batch / (np.median(ours_batch) / 1000), {k: len(v) for k, v in ours_found.items()}),
-        Side("peer", peer_ms, peer_single, batch / (np.median(peer_batch) / 1000), {k: len(v) for k, v in peer_found.items()}),
+        Side(
+            "ours",
+            ours_ms,
+            ours_single,
+            batch / (np.median(ours_batch) / 1000),
+            {k: len(v) for k, v in ours_found.items()},
+        ),
+        Side(
+            "peer",
+            peer_ms,
+            peer_single,
+            batch / (np.median(peer_batch) / 1000),
+            {k: len(v) for k, v in peer_found.items()},
+        ),
     ]
     report: dict[str, Any] = {
         "machine": {
@@ -209,12 +224,14 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
         "peer": {"pipeline": "cv2.imdecode + fer Haar cascade + fer mini-XCEPTION hdf5 (Keras, tf.function)"},
     }
     for side in sides:
-        report[side.name].update({
-            "frame": summary(side.frame_ms),
-            "single_face": summary(side.single_ms),
-            "batched_faces_per_s": round(side.faces_per_s, 1),
-            "faces_found": side.faces_found,
-        })
+        report[side.name].update(
+            {
+                "frame": summary(side.frame_ms),
+                "single_face": summary(side.single_ms),
+                "batched_faces_per_s": round(side.faces_per_s, 1),
+                "faces_found": side.faces_found,
+            }
+        )
     speedup = float(np.median(peer_ms) / np.median(ours_ms))
     missed = [n for n in frames if not covers(ours_found[n], peer_found[n])]
     report["comparison"] = {
@@ -246,10 +263,14 @@ def print_report(report: dict[str, Any]) -> None:
     ]
     for label, group, key in rows:
         print(f"{label:38}{report['ours'][group][key]:>14.2f}{report['peer'][group][key]:>14.2f}")
-    print(f"{'batched faces/s (batch 64)':38}{report['ours']['batched_faces_per_s']:>14.1f}"
-          f"{report['peer']['batched_faces_per_s']:>14.1f}")
+    print(
+        f"{'batched faces/s (batch 64)':38}{report['ours']['batched_faces_per_s']:>14.1f}"
+        f"{report['peer']['batched_faces_per_s']:>14.1f}"
+    )
     for name in report["frames"]:
-        print(f"{'faces found: ' + name:38}{report['ours']['faces_found'][name]:>14}{report['peer']['faces_found'][name]:>14}")
+        print(
+            f"{'faces found: ' + name:38}{report['ours']['faces_found'][name]:>14}{report['peer']['faces_found'][name]:>14}"
+        )
     print()
     print(f"speed-up (median frame): {report['comparison']['speedup_median_frame']:.2f}x")
     missed = report["comparison"]["photos_where_peer_finds_a_face_we_miss"]

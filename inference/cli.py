@@ -1,8 +1,8 @@
 """``python -m inference``: analyse images and videos, or run the benchmark.
 
-    python -m inference analyze PATH... [--json] [--annotate OUT.png] [--primary] [--tta MODE]
-    python -m inference video PATH [--fps N] [--json]
-    python -m inference bench [--json]
+python -m inference analyze PATH... [--json] [--annotate OUT.png] [--primary] [--tta MODE]
+python -m inference video PATH [--fps N] [--json]
+python -m inference bench [--json]
 """
 
 from __future__ import annotations
@@ -55,8 +55,10 @@ def cmd_analyze(args: argparse.Namespace) -> int:
             print(json.dumps({"path": raw, **result.to_json()}))
         else:
             count = len(result.faces)
-            print(f"{raw}: {count} face{'s' if count != 1 else ''} ({result.width}x{result.height}, "
-                  f"model {result.model_version})")
+            print(
+                f"{raw}: {count} face{'s' if count != 1 else ''} ({result.width}x{result.height}, "
+                f"model {result.model_version})"
+            )
             for face in result.faces:
                 print(format_face(face))
         if args.annotate and not args.json:
@@ -79,14 +81,18 @@ def cmd_video(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.to_json()))
         return 0
-    print(f"{result.path}: {result.fps:.1f} fps, {result.frames_analysed} frames analysed at {args.fps:g}/s "
-          f"(model {result.model_version})")
+    print(
+        f"{result.path}: {result.fps:.1f} fps, {result.frames_analysed} frames analysed at {args.fps:g}/s "
+        f"(model {result.model_version})"
+    )
     for sec in result.timeline:
         stamp = f"{sec.second // 60:02d}:{sec.second % 60:02d}"
         if sec.probabilities is None:
             print(f"  {stamp}  no face ({sec.frames} frames)")
             continue
-        print(f"  {stamp}  {sec.dominant:<8} {max(sec.probabilities):.2f}  ({sec.frames_with_face}/{sec.frames} frames with a face)")
+        print(
+            f"  {stamp}  {sec.dominant:<8} {max(sec.probabilities):.2f}  ({sec.frames_with_face}/{sec.frames} frames with a face)"
+        )
     return 0
 
 

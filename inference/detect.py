@@ -177,9 +177,12 @@ class BlazeFace:
         interp = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
         resized = np.asarray(cv2.resize(bgr, (new_w, new_h), interpolation=interp), np.uint8)
         pad_x, pad_y = (size - new_w) // 2, (size - new_h) // 2
-        square = np.asarray(cv2.copyMakeBorder(
-            resized, pad_y, size - new_h - pad_y, pad_x, size - new_w - pad_x, cv2.BORDER_CONSTANT, value=(0, 0, 0)
-        ), np.uint8)
+        square = np.asarray(
+            cv2.copyMakeBorder(
+                resized, pad_y, size - new_h - pad_y, pad_x, size - new_w - pad_x, cv2.BORDER_CONSTANT, value=(0, 0, 0)
+            ),
+            np.uint8,
+        )
         raw_scores, raw_boxes = self._run(square)
         logits = raw_scores.reshape(-1)
         # sigmoid(x) > min_score  <=>  x > logit(min_score): skip the exp on the ~900 losers.
@@ -208,8 +211,9 @@ class HaarCascade:
 
     name = "haar-frontalface-default"
 
-    def __init__(self, path: Path | None = None, scale_factor: float = 1.1, min_neighbors: int = 5,
-                 min_size: int = 30) -> None:
+    def __init__(
+        self, path: Path | None = None, scale_factor: float = 1.1, min_neighbors: int = 5, min_size: int = 30
+    ) -> None:
         path = path or Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
@@ -240,7 +244,17 @@ def convert_weights(out_dir: Path = WEIGHTS_DIR) -> list[Path]:
             raise ModelUnavailable(f"{source} is not the file the detector was validated with (sha256 {digest})")
         target = out_dir / onnx_weights(filename).name
         subprocess.run(  # noqa: S603  # fixed argv: our own interpreter and the package's file
-            [sys.executable, "-m", "tf2onnx.convert", "--tflite", str(source), "--output", str(target), "--opset", "17"],
+            [
+                sys.executable,
+                "-m",
+                "tf2onnx.convert",
+                "--tflite",
+                str(source),
+                "--output",
+                str(target),
+                "--opset",
+                "17",
+            ],
             check=True,
         )
         written.append(target)

@@ -40,7 +40,8 @@ class Second:
             "frames": self.frames,
             "frames_with_face": self.frames_with_face,
             "dominant": self.dominant,
-            "emotions": None if self.probabilities is None
+            "emotions": None
+            if self.probabilities is None
             else {k: round(v, 4) for k, v in zip(EMOTIONS, self.probabilities, strict=True)},
         }
 

@@ -37,8 +37,14 @@ def register_tiny(root: Path, version: str, seed: int) -> registry.ModelInfo:
     build_model(ArchConfig(**TINY_ARCH)).save(target / "model.keras")  # type: ignore[arg-type]
     serving = convert(target / "model.keras", target)
     info = registry.ModelInfo(
-        version=version, path=target, classes=registry.EMOTIONS, preprocess=DEFAULT_PARAMS, temperature=1.0,
-        class_bias=(0.0,) * len(registry.EMOTIONS), keras_file="model.keras", serving=serving,
+        version=version,
+        path=target,
+        classes=registry.EMOTIONS,
+        preprocess=DEFAULT_PARAMS,
+        temperature=1.0,
+        class_bias=(0.0,) * len(registry.EMOTIONS),
+        keras_file="model.keras",
+        serving=serving,
         created_at=f"2026-01-0{seed}T00:00:00+00:00",
     )
     return registry.write_info(info)

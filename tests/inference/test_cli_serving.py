@@ -19,8 +19,9 @@ from ml.serving import ServingModel
 PUBLIC_TEST = Path("/work/shared/datasets/fer2013/fer2013-publictest.npz")
 
 
-def test_analyze_prints_one_json_object_per_file(model_root: Path, tmp_path: Path, astronaut_jpeg: bytes,
-                                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_analyze_prints_one_json_object_per_file(
+    model_root: Path, tmp_path: Path, astronaut_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
     photo = tmp_path / "astronaut.jpg"
     photo.write_bytes(astronaut_jpeg)
     broken = tmp_path / "broken.png"
@@ -37,8 +38,9 @@ def test_analyze_prints_one_json_object_per_file(model_root: Path, tmp_path: Pat
     assert bad["path"] == str(broken) and bad["faces"] == [] and "corrupt" in bad["error"]
 
 
-def test_analyze_annotates_the_image_and_prints_text(model_root: Path, tmp_path: Path, astronaut_jpeg: bytes,
-                                                     capsys: pytest.CaptureFixture[str]) -> None:
+def test_analyze_annotates_the_image_and_prints_text(
+    model_root: Path, tmp_path: Path, astronaut_jpeg: bytes, capsys: pytest.CaptureFixture[str]
+) -> None:
     photo = tmp_path / "astronaut.jpg"
     photo.write_bytes(astronaut_jpeg)
     out = tmp_path / "annotated.png"
@@ -47,6 +49,7 @@ def test_analyze_annotates_the_image_and_prints_text(model_root: Path, tmp_path:
     assert "1 face" in text and "box [" in text and str(out) in text
     drawn = cv2.imread(str(out))
     original = cv2.imdecode(np.frombuffer(astronaut_jpeg, np.uint8), cv2.IMREAD_COLOR)
+    assert drawn is not None and original is not None
     assert drawn.shape == original.shape
     assert (np.abs(drawn.astype(int) - original.astype(int)).sum(axis=2) > 60).mean() > 0.005  # box and label
 
@@ -59,9 +62,10 @@ def write_video(path: Path, frames: list[npt.NDArray[np.uint8]], fps: int) -> No
     writer.release()
 
 
-def test_video_prints_a_per_second_timeline(model_root: Path, tmp_path: Path, astronaut: npt.NDArray[np.uint8],
-                                            capsys: pytest.CaptureFixture[str]) -> None:
-    face = cv2.resize(astronaut, (320, 320))
+def test_video_prints_a_per_second_timeline(
+    model_root: Path, tmp_path: Path, astronaut: npt.NDArray[np.uint8], capsys: pytest.CaptureFixture[str]
+) -> None:
+    face = np.asarray(cv2.resize(astronaut, (320, 320)), dtype=np.uint8)
     blank = np.full_like(face, 90)
     video = tmp_path / "call.avi"
     write_video(video, [face] * 20 + [blank] * 10, fps=10)  # 2 s with a face, then 1 s without
@@ -83,8 +87,11 @@ def test_the_onnx_serving_file_matches_keras_on_public_test_faces(model_root: Pa
     import keras
 
     info = registry.get("tiny-1", model_root)
-    faces = load(PUBLIC_TEST).subset(128, seed=0).images if PUBLIC_TEST.exists() else (
-        np.random.default_rng(0).integers(0, 256, (128, 48, 48), dtype=np.uint8))
+    faces = (
+        load(PUBLIC_TEST).subset(128, seed=0).images
+        if PUBLIC_TEST.exists()
+        else (np.random.default_rng(0).integers(0, 256, (128, 48, 48), dtype=np.uint8))
+    )
     batch = to_model_input(faces)
     expected = np.asarray(keras.models.load_model(info.keras_path, compile=False)(batch, training=False))
     served = ServingModel.load(info, threads=1)
