@@ -598,6 +598,25 @@ def record_observations(
     return Recorded(stored=[f.sequence for f in new], duplicates=duplicates, dropped=0)
 
 
+@transaction.atomic
+def drop_stale_frame(*, company_id: int, session_id: int, session_public_id: str, sequence: int, age_ms: int) -> None:
+    """Count a live frame that waited too long for a worker as dropped, and tell the session."""
+    _relax_commit()
+    updated = EvaluationSession.unscoped_objects.filter(pk=session_id, company_id=company_id).update(
+        frames_dropped=F("frames_dropped") + 1
+    )
+    if updated:
+        payload = {
+            "type": "frame.dropped",
+            "session": session_public_id,
+            "sequence": sequence,
+            "reason": "stale",
+            "age_ms": age_ms,
+        }
+        message = {"type": "session.event", "payload": payload}
+        transaction.on_commit(lambda: push([session_group(session_public_id)], message))
+
+
 def count_live_frames(*, company_id: int, session_id: int, received: int, rejected: int, dropped: int) -> None:
     """Add the websocket consumer's counters (flushed about once a second, and on disconnect)."""
     if not (received or rejected or dropped):

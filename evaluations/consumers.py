@@ -105,7 +105,7 @@ def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
     )
 
 
-def _enqueue(target: _Target, sequence: int, captured_at: float, jpeg: bytes) -> None:
+def _enqueue(target: _Target, sequence: int, captured_at: float, jpeg: bytes, slot: str) -> None:
     import base64
 
     from evaluations.tasks import analyse_frame
@@ -117,7 +117,7 @@ def _enqueue(target: _Target, sequence: int, captured_at: float, jpeg: bytes) ->
             sequence,
             captured_at,
             base64.b64encode(jpeg).decode("ascii"),
-            str(target.public_id),
+            slot,
         )
     )
 
@@ -157,6 +157,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
                     "max_frame_bytes": settings.EVALUATIONS_MAX_FRAME_BYTES,
                     "max_fps": settings.EVALUATIONS_LIVE_MAX_FPS,
                     "max_in_flight": settings.EVALUATIONS_MAX_IN_FLIGHT,
+                    "max_frame_age_ms": settings.EVALUATIONS_MAX_FRAME_AGE_MS,
                 },
             }
         )
@@ -202,15 +203,18 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if not self.limiter.allow():
             await self._drop(frame.sequence, "rate")
             return
-        if not await InFlight.acquire(str(target.public_id), settings.EVALUATIONS_MAX_IN_FLIGHT):
+        slot = InFlight.slot(str(target.public_id), frame.sequence)
+        if not await InFlight.acquire(
+            slot, settings.EVALUATIONS_MAX_IN_FLIGHT, settings.EVALUATIONS_MAX_IN_FLIGHT_TOTAL
+        ):
             await self._drop(frame.sequence, "busy")
             return
         try:
             # Publishing to the broker is blocking I/O: keep it off the event loop, in any thread.
-            await sync_to_async(_enqueue, thread_sensitive=False)(target, frame.sequence, captured_at, frame.jpeg)
+            await sync_to_async(_enqueue, thread_sensitive=False)(target, frame.sequence, captured_at, frame.jpeg, slot)
         except Exception:
             log.exception("could not queue frame %s of session %s", frame.sequence, target.public_id)
-            await sync_to_async(InFlight.release, thread_sensitive=False)(str(target.public_id))
+            await InFlight.arelease(slot)
             await self._drop(frame.sequence, "queue_unavailable")
 
     def _remember(self, sequence: int) -> None:

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import threading
 import time
+import uuid
 import weakref
 from collections.abc import Coroutine, Iterable
 from typing import Any
@@ -75,65 +76,96 @@ def push(groups: Iterable[str], message: dict[str, Any]) -> None:
 
 
 class InFlight:
-    """Count frames of one session queued for inference; refuse new ones above the bound.
+    """Bound the frames queued for inference: per session, and in total across all sessions.
 
-    With Redis, the counter is a key per session shared by every web process and worker
-    (``INCR``/``DECR``), with a TTL so a crashed worker's frames stop counting after a while.
-    Without Redis (embedded mode, tasks run in-process) a process-local dict does the same job.
+    Each queued frame holds a *slot*: a member of two Redis sorted sets (its session's and the
+    global one) scored by the time it was taken. Acquiring is one Lua call that first forgets
+    slots older than ``TTL_SECONDS`` (a crashed worker's frames stop counting on their own),
+    then refuses when either bound is reached. The worker releases the slot when the frame is
+    stored, failed or dropped. The global bound keeps the broker queue short, so an admitted
+    frame waits at most about ``total limit / worker throughput`` seconds; beyond that frames are
+    dropped at the door, which costs the workers nothing.
+
+    Without Redis (embedded mode, tasks run in-process) process-local sets do the same job.
     """
 
     TTL_SECONDS = 30
-    _local: dict[str, int] = {}
+    TOTAL_KEY = "evaluations:inflight:total"
+    _local: dict[str, dict[str, float]] = {}
     _local_lock = threading.Lock()
 
     @staticmethod
     def key(session_public_id: str) -> str:
         return f"evaluations:inflight:{session_public_id}"
 
+    @staticmethod
+    def slot(session_public_id: str, sequence: int) -> str:
+        """A slot name: the session's public id, the frame number and a nonce (numbers may repeat)."""
+        return f"{session_public_id}/{sequence}/{uuid.uuid4().hex[:8]}"
+
     @classmethod
-    async def acquire(cls, session_public_id: str, limit: int) -> bool:
-        """Take a slot for one frame; False when ``limit`` frames are already in flight."""
+    async def acquire(cls, slot: str, limit: int, total_limit: int) -> bool:
+        """Take ``slot``; False when the session has ``limit`` or everyone ``total_limit`` frames queued."""
+        session_key = cls.key(slot.split("/", 1)[0])
+        now = time.time()
         if not settings.REDIS_URL:
             with cls._local_lock:
-                current = cls._local.get(session_public_id, 0)
-                if current >= limit:
+                mine = cls._fresh(session_key, now)
+                everyone = cls._fresh(cls.TOTAL_KEY, now)
+                if len(mine) >= limit or len(everyone) >= total_limit:
                     return False
-                cls._local[session_public_id] = current + 1
+                mine[slot] = everyone[slot] = now
                 return True
         client = _async_redis()
-        key = cls.key(session_public_id)
-        async with client.pipeline(transaction=True) as pipe:
-            pipe.incr(key)
-            pipe.expire(key, cls.TTL_SECONDS)
-            count, _ = await pipe.execute()
-        if count > limit:
-            await client.decr(key)
-            return False
-        return True
+        taken = await client.eval(
+            _ACQUIRE_SCRIPT, 2, session_key, cls.TOTAL_KEY, now, cls.TTL_SECONDS, slot, limit, total_limit
+        )
+        return bool(taken)
 
     @classmethod
-    def release(cls, session_public_id: str) -> None:
-        """Give a slot back (the worker, once the frame is stored or failed)."""
+    def _fresh(cls, key: str, now: float) -> dict[str, float]:
+        slots = cls._local.setdefault(key, {})
+        for stale in [name for name, taken in slots.items() if taken < now - cls.TTL_SECONDS]:
+            del slots[stale]
+        return slots
+
+    @classmethod
+    def release(cls, slot: str) -> None:
+        """Give ``slot`` back (the worker, once the frame is stored, failed or dropped)."""
+        session_key = cls.key(slot.split("/", 1)[0])
         if not settings.REDIS_URL:
             with cls._local_lock:
-                cls._local[session_public_id] = max(0, cls._local.get(session_public_id, 0) - 1)
+                cls._local.get(session_key, {}).pop(slot, None)
+                cls._local.get(cls.TOTAL_KEY, {}).pop(slot, None)
             return
-        client = _sync_redis()
-        # Never below zero: the key may have expired and restarted while this frame was queued.
-        client.eval(_RELEASE_SCRIPT, 1, cls.key(session_public_id))
+        pipe = _sync_redis().pipeline(transaction=False)
+        pipe.zrem(session_key, slot)
+        pipe.zrem(cls.TOTAL_KEY, slot)
+        pipe.execute()
 
     @classmethod
-    def current(cls, session_public_id: str) -> int:
+    async def arelease(cls, slot: str) -> None:
+        """:meth:`release` from async code (the consumer, when queueing failed)."""
         if not settings.REDIS_URL:
-            return cls._local.get(session_public_id, 0)
-        value = _sync_redis().get(cls.key(session_public_id))
-        return int(value or 0)
+            cls.release(slot)
+            return
+        client = _async_redis()
+        await client.zrem(cls.key(slot.split("/", 1)[0]), slot)
+        await client.zrem(cls.TOTAL_KEY, slot)
 
 
-_RELEASE_SCRIPT = """
-local v = tonumber(redis.call('GET', KEYS[1]) or '0')
-if v > 0 then return redis.call('DECR', KEYS[1]) end
-return 0
+# KEYS: session set, total set. ARGV: now, ttl, slot, session limit, total limit.
+_ACQUIRE_SCRIPT = """
+local oldest = tonumber(ARGV[1]) - tonumber(ARGV[2])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', oldest)
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', oldest)
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[4]) then return 0 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[1], ARGV[3])
+redis.call('ZADD', KEYS[2], ARGV[1], ARGV[3])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+return 1
 """
 
 _sync_client: Any = None

@@ -14,12 +14,14 @@ import base64
 import binascii
 import logging
 import math
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
+from django.conf import settings
 
 from evaluations import actions
 from evaluations.grading import Face
@@ -76,21 +78,33 @@ def analyse_frame(
     sequence: int,
     captured_at: float,
     image_b64: str,
-    inflight_session: str | None = None,
+    inflight_slot: str | None = None,
 ) -> None:
     """Analyse one frame (a live frame or an uploaded image) and record its faces.
 
-    ``inflight_session`` is the session's public id when the frame holds a live in-flight slot,
-    released whatever happens.
+    ``inflight_slot`` is the live frame's slot in ``InFlight`` (``<session public id>/...``),
+    released whatever happens. A live frame older than ``EVALUATIONS_MAX_FRAME_AGE_MS`` (workers
+    stalled or restarted) is dropped unanalysed.
     """
     try:
+        age_ms = int((time.time() - captured_at) * 1000)
+        if inflight_slot and age_ms > settings.EVALUATIONS_MAX_FRAME_AGE_MS:
+            # Workers are behind: analysing a stale frame would only make the next ones later.
+            actions.drop_stale_frame(
+                company_id=company_id,
+                session_id=session_id,
+                session_public_id=inflight_slot.split("/", 1)[0],
+                sequence=sequence,
+                age_ms=age_ms,
+            )
+            return
         # The re-fetch is record_observations' row lock: it returns quietly for a deleted session
         # and counts frames of an ended one as dropped. Skipping a pre-check saves a query per frame.
         frame = _analyse(sequence, datetime.fromtimestamp(captured_at, tz=UTC), image_b64)
         actions.record_observations(company_id=company_id, session_id=session_id, frames=[frame])
     finally:
-        if inflight_session:
-            InFlight.release(inflight_session)
+        if inflight_slot:
+            InFlight.release(inflight_slot)
 
 
 def _analyse(sequence: int, captured_at: datetime, image_b64: str) -> actions.FrameInput:

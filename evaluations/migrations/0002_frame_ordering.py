@@ -4,18 +4,17 @@ from django.db import migrations
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('evaluations', '0001_initial'),
+        ("evaluations", "0001_initial"),
     ]
 
     operations = [
         migrations.AlterModelOptions(
-            name='observation',
-            options={'ordering': ['session_id', 'frame_sequence', 'face_index']},
+            name="observation",
+            options={"ordering": ["session_id", "frame_sequence", "face_index"]},
         ),
         migrations.AlterModelOptions(
-            name='sessionframe',
-            options={'ordering': ['session_id', 'sequence']},
+            name="sessionframe",
+            options={"ordering": ["session_id", "sequence"]},
         ),
     ]

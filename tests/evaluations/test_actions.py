@@ -186,3 +186,21 @@ class TestRecording:
         assert finished.final_grade["rubric_version"] == 1
         assert finished.final_grade["stats"]["frames_processed"] == 6
         assert finished.final_grade["score"] == finished.score
+
+
+def test_a_live_frame_that_waited_too_long_is_dropped_unanalysed(
+    bob_session: EvaluationSession, face_jpeg: bytes
+) -> None:
+    import base64
+    import time
+
+    from evaluations.realtime import InFlight
+    from evaluations.tasks import analyse_frame
+
+    slot = InFlight.slot(str(bob_session.public_id), 4)
+    analyse_frame(
+        bob_session.company_id, bob_session.pk, 4, time.time() - 60, base64.b64encode(face_jpeg).decode(), slot
+    )
+    bob_session.refresh_from_db()
+    assert (bob_session.frames_dropped, bob_session.frames_processed) == (1, 0)
+    assert not SessionFrame.objects.for_company(bob_session.company).exists()

@@ -152,7 +152,9 @@ async def test_frames_flow_through_a_real_worker_to_the_agent_and_the_dashboard(
     bob_headers: Headers,
     alice_headers: Headers,
     face_jpeg: bytes,
+    settings: Any,
 ) -> None:
+    settings.EVALUATIONS_MAX_IN_FLIGHT = 3  # the three frames below are sent back to back
     agent, greeting = await hello(path_of(bob_session), bob_headers)
     assert greeting["type"] == "session.hello"
     assert greeting["can_send_frames"] is True
@@ -168,7 +170,8 @@ async def test_frames_flow_through_a_real_worker_to_the_agent_and_the_dashboard(
             results[message["sequence"]] = message
         return len(results) == 3
 
-    await until(agent, all_results)
+    seen = await until(agent, all_results)
+    assert not [m for m in seen if m["type"] not in ("frame.result",)], seen
     first = results[1]
     assert first["session"] == str(bob_session.public_id)
     assert first["model_version"] == "tiny-eval"
@@ -267,12 +270,19 @@ async def test_a_paused_session_refuses_frames_until_resumed(
     await agent.disconnect()
 
 
-async def test_frames_over_the_in_flight_bound_are_dropped_and_counted(
-    bob_session: EvaluationSession, bob_headers: Headers, face_jpeg: bytes, settings: Any
+@pytest.mark.parametrize("bound", ["session", "total"])
+async def test_frames_over_the_in_flight_bounds_are_dropped_and_counted(
+    bob_session: EvaluationSession, bob_headers: Headers, face_jpeg: bytes, settings: Any, bound: str
 ) -> None:
+    import time
+
     settings.EVALUATIONS_MAX_IN_FLIGHT = 2
-    key = InFlight.key(str(bob_session.public_id))
-    await sync_to_async(_sync_redis().set)(key, 2, ex=30)  # workers are behind: two frames queued
+    settings.EVALUATIONS_MAX_IN_FLIGHT_TOTAL = 3
+    # Workers are behind: this session (or all sessions together) already have frames queued.
+    key = InFlight.key(str(bob_session.public_id)) if bound == "session" else InFlight.TOTAL_KEY
+    queued = {f"queued-{i}": time.time() for i in range(2 if bound == "session" else 3)}
+    redis = _sync_redis()
+    await sync_to_async(redis.zadd)(key, queued)
     try:
         agent, _ = await hello(path_of(bob_session), bob_headers)
         await agent.send_to(bytes_data=frame(1, face_jpeg))
@@ -280,9 +290,25 @@ async def test_frames_over_the_in_flight_bound_are_dropped_and_counted(
         assert (reply["type"], reply["sequence"], reply["reason"]) == ("frame.dropped", 1, "busy")
         await agent.disconnect()
     finally:
-        await sync_to_async(_sync_redis().delete)(key)
+        await sync_to_async(redis.delete)(key)
     session = await fetch(bob_session)
     assert (session.frames_received, session.frames_dropped, session.frames_processed) == (1, 1, 0)
+
+
+async def test_slots_of_frames_lost_by_a_crashed_worker_expire(bob_session: EvaluationSession) -> None:
+    import time
+
+    key = InFlight.key(str(bob_session.public_id))
+    redis = _sync_redis()
+    await sync_to_async(redis.zadd)(key, {"lost-1": time.time() - 60, "lost-2": time.time() - 60})
+    try:
+        slot = InFlight.slot(str(bob_session.public_id), 1)
+        assert await InFlight.acquire(slot, 2, 100)
+        assert await sync_to_async(redis.zcard)(key) == 1
+        await sync_to_async(InFlight.release)(slot)
+        assert await sync_to_async(redis.zcard)(key) == 0
+    finally:
+        await sync_to_async(redis.delete)(key)
 
 
 async def test_frames_above_the_rate_limit_are_dropped_and_counted(

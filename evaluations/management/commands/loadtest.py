@@ -95,6 +95,9 @@ class Command(BaseCommand):
         parser.add_argument("--seconds", type=float, default=30.0, help="Streaming time (default 30).")
         parser.add_argument("--size", default="640x480", help="Frame size WIDTHxHEIGHT (default 640x480).")
         parser.add_argument("--workers", type=int, default=2, help="Celery worker processes to start (default 2).")
+        parser.add_argument(
+            "--prefetch", type=int, default=4, help="Celery prefetch multiplier of the started worker (default 4)."
+        )
         parser.add_argument("--port", type=int, default=8765, help="Port for the daphne this command starts.")
         parser.add_argument("--url", help="Use a running server, e.g. ws://127.0.0.1:8000 (start nothing).")
         parser.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
@@ -119,7 +122,7 @@ class Command(BaseCommand):
         try:
             if base_url is None:
                 base_url = f"ws://127.0.0.1:{options['port']}"
-                started = self._start_services(options["port"], options["workers"])
+                started = self._start_services(options["port"], options["workers"], options["prefetch"])
             runs = asyncio.run(self._simulate(base_url.rstrip("/"), secret, session_ids, frames, fps, seconds))
         finally:
             for process in reversed(started):
@@ -153,7 +156,7 @@ class Command(BaseCommand):
         ]
         return secret, session_ids
 
-    def _start_services(self, port: int, workers: int) -> list[subprocess.Popen[bytes]]:
+    def _start_services(self, port: int, workers: int, prefetch: int) -> list[subprocess.Popen[bytes]]:
         """Start daphne and a Celery inference worker with this environment; wait until both serve."""
         logs = Path(settings.VAR_DIR) / "loadtest"
         logs.mkdir(parents=True, exist_ok=True)
@@ -166,7 +169,7 @@ class Command(BaseCommand):
         daphne = [str(bin_dir / "daphne"), "-b", "127.0.0.1", "-p", str(port), "moodsaas.asgi:application"]
         worker = [
             str(bin_dir / "celery"), "-A", "moodsaas", "worker", "-Q", "inference", "-c", str(workers),
-            "-P", "prefork", "-O", "fair", "--without-gossip", "--without-mingle", "--without-heartbeat",
+            "-P", "prefork", "--prefetch-multiplier", str(prefetch), "--without-gossip", "--without-mingle", "--without-heartbeat",
             "-n", f"loadtest-{os.getpid()}@%h", "--loglevel", "WARNING",
         ]  # fmt: skip
         for name, command in (("daphne", daphne), ("worker", worker)):
