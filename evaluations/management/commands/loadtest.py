@@ -40,6 +40,7 @@ from evaluations.models import Channel, EvaluationSession
 LOADTEST_SLUG = "loadtest"
 LOADTEST_DOMAIN = "loadtest.invalid"
 DRAIN_SECONDS = 15.0
+WARMUP_BASE = 2**31
 
 
 @dataclass
@@ -54,6 +55,7 @@ class AgentRun:
     latencies: list[float] = field(default_factory=list)
     error_samples: list[str] = field(default_factory=list)
     outstanding: dict[int, float] = field(default_factory=dict)
+    warmup: int = 0
 
 
 def face_frames(width: int, height: int, count: int = 12) -> list[bytes]:
@@ -261,12 +263,21 @@ class Command(BaseCommand):
                 run.errors += 1
                 run.error_samples.append(f"handshake: {hello}")
                 return
-            # Warm-up: frame 0 travels the whole path (worker processes load their model on the
-            # first frames) and is left out of the figures; the database books still count it.
-            await websocket.send(struct.pack(">I", 0) + frames[0])
+            # Warm-up: frames travel the whole path until one comes back analysed (worker processes
+            # load their model on their first frames). Warm-up frames use their own sequence numbers,
+            # are left out of the client figures and are counted in the database books.
             async with asyncio.timeout(120):
-                while json.loads(await websocket.recv()).get("sequence") != 0:
-                    pass
+                analysed = False
+                while not analysed:
+                    run.warmup += 1
+                    await websocket.send(struct.pack(">I", WARMUP_BASE + run.warmup) + frames[0])
+                    while True:
+                        message = json.loads(await websocket.recv())
+                        if message.get("sequence") == WARMUP_BASE + run.warmup:
+                            analysed = message.get("type") == "frame.result"
+                            break
+                    if not analysed:
+                        await asyncio.sleep(0.2)
             ready.append(1)
             if len(ready) == total:
                 warmed.set()
@@ -353,6 +364,7 @@ class Command(BaseCommand):
                 "mean": round(statistics.fmean(latencies), 1) if latencies else None,
                 "max": round(max(latencies), 1) if latencies else None,
             },
+            "warmup_frames": sum(r.warmup for r in runs),
             "throughput_fps": round(sum(r.processed for r in runs) / options["seconds"], 1),
             "database": {**db, "unaccounted": unaccounted},
             "error_samples": [sample for run in runs for sample in run.error_samples][:5],
@@ -369,6 +381,7 @@ class Command(BaseCommand):
             f"  dropped           {figures['frames_dropped']}\n"
             f"  errors            {figures['errors']}\n"
             f"  latency ms        p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  max {lat['max']}\n"
+            f"  warm-up frames    {figures['warmup_frames']}  (not in the figures above; in the database below)\n"
             f"  database          received {db['frames_received']}, processed {db['frames_processed']}, "
             f"dropped {db['frames_dropped']}, rejected {db['frames_rejected']}, failed {db['frames_failed']}, "
             f"unaccounted {unaccounted}"
