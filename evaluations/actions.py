@@ -368,8 +368,8 @@ def upload_video(
 
         analyse_video.delay(company_id, session_id)
 
+    _event(locked, _video_payload(locked))  # before the task, which may run at once (eager mode)
     transaction.on_commit(enqueue)
-    _event(locked, _video_payload(locked))
     return locked
 
 

@@ -378,3 +378,29 @@ async def test_an_api_token_streams_frames_with_a_bearer_header(
     reply = await reader.receive_json_from(timeout=10)
     assert (reply["type"], reply["code"]) == ("frame.rejected", "forbidden")
     await reader.disconnect()
+
+
+async def test_video_progress_is_pushed_over_the_websocket(
+    bob: User, company_a: Company, bob_headers: Headers, face_video: Path, emotion_model: Path
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from rest_framework.test import APIClient
+
+    session = await sync_to_async(start)(bob, company_a, Channel.VIDEO)
+    agent, _ = await hello(path_of(session), bob_headers)
+
+    def upload() -> int:
+        client = APIClient()
+        client.force_login(bob)
+        video = SimpleUploadedFile("call.mp4", face_video.read_bytes(), content_type="video/mp4")
+        response = client.post(f"/api/v1/sessions/{session.public_id}/video/", {"video": video}, format="multipart")
+        return int(response.status_code)
+
+    assert await sync_to_async(upload)() == 202  # tasks run eagerly: analysed before the response
+    messages = await until(agent, lambda m: m["type"] == "session.status" and m["status"] == "finished")
+    progress = [m for m in messages if m["type"] == "video.progress"]
+    assert [m["video_status"] for m in progress][:2] == ["queued", "processing"]
+    assert progress[-1]["video_status"] == "done" and progress[-1]["progress"] == 1.0
+    assert progress[-1]["frames_done"] == 6
+    assert messages[-1]["grade"]["frames"] == 6
+    await agent.disconnect()

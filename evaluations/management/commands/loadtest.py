@@ -225,7 +225,7 @@ class Command(BaseCommand):
         self, base_url: str, secret: str, session_ids: list[str], frames: list[bytes], fps: float, seconds: float
     ) -> list[AgentRun]:
         runs = [AgentRun(session=session_id) for session_id in session_ids]
-        warmed, ready = asyncio.Event(), []
+        warmed, ready = asyncio.Event(), list[int]()
         await asyncio.gather(
             *(
                 self._agent(base_url, secret, run, frames, fps, seconds, i / len(runs) / fps, warmed, ready, len(runs))
