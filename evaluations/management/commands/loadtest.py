@@ -14,6 +14,7 @@ so that runs can be inspected; re-runs reuse the company and agents.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -80,6 +81,22 @@ def face_frames(width: int, height: int, count: int = 12) -> list[bytes]:
     return frames
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process and its direct children (Linux ``/proc``)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    with contextlib.suppress(OSError):
+        pids += [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    total = 0.0
+    for each in pids:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -125,11 +142,19 @@ class Command(BaseCommand):
             if base_url is None:
                 base_url = f"ws://127.0.0.1:{options['port']}"
                 started = self._start_services(options["port"], options["workers"], options["prefetch"])
+            before = {
+                name: cpu_seconds(process.pid) for name, process in zip(("daphne", "worker"), started, strict=False)
+            }
+            client_before = time.process_time()
             runs = asyncio.run(self._simulate(base_url.rstrip("/"), secret, session_ids, frames, fps, seconds))
+            cpu = {
+                name: cpu_seconds(process.pid) - before[name] for name, process in zip(before, started, strict=False)
+            }
+            cpu["client"] = time.process_time() - client_before
         finally:
             for process in reversed(started):
                 self._stop(process)
-        self._report(runs, session_ids, options, len(frames[0]))
+        self._report(runs, session_ids, options, len(frames[0]), cpu)
 
     def _prepare(self, count: int) -> tuple[str, list[str]]:
         """Create (or reuse) the load-test company and agents, a token, and one open session per agent."""
@@ -327,7 +352,14 @@ class Command(BaseCommand):
                     )
             receiver.cancel()
 
-    def _report(self, runs: list[AgentRun], session_ids: list[str], options: dict[str, Any], frame_bytes: int) -> None:
+    def _report(
+        self,
+        runs: list[AgentRun],
+        session_ids: list[str],
+        options: dict[str, Any],
+        frame_bytes: int,
+        cpu: dict[str, float],
+    ) -> None:
         """Finish the sessions, check the books in the database, print the figures."""
         system = Actor()
         company = Company.objects.get(slug=LOADTEST_SLUG)
@@ -367,6 +399,12 @@ class Command(BaseCommand):
             "warmup_frames": sum(r.warmup for r in runs),
             "throughput_fps": round(sum(r.processed for r in runs) / options["seconds"], 1),
             "database": {**db, "unaccounted": unaccounted},
+            # CPU time per analysed frame over the run (warm-up included), per process group: what
+            # the pipeline costs, whatever else the machine is doing.
+            "cpu_ms_per_frame": {
+                name: round(seconds * 1000 / max(1, db["frames_processed"]), 1) for name, seconds in cpu.items()
+            },
+            "load_average": [round(v, 2) for v in os.getloadavg()],
             "error_samples": [sample for run in runs for sample in run.error_samples][:5],
         }
         if options["json"]:
@@ -382,6 +420,8 @@ class Command(BaseCommand):
             f"  errors            {figures['errors']}\n"
             f"  latency ms        p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  max {lat['max']}\n"
             f"  warm-up frames    {figures['warmup_frames']}  (not in the figures above; in the database below)\n"
+            f"  cpu ms per frame  {', '.join(f'{k} {v}' for k, v in figures['cpu_ms_per_frame'].items())}"
+            f"  (load average {figures['load_average'][0]})\n"
             f"  database          received {db['frames_received']}, processed {db['frames_processed']}, "
             f"dropped {db['frames_dropped']}, rejected {db['frames_rejected']}, failed {db['frames_failed']}, "
             f"unaccounted {unaccounted}"
