@@ -27,6 +27,7 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
+from redis.exceptions import RedisError
 from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
@@ -204,9 +205,16 @@ class SessionConsumer(AsyncWebsocketConsumer):
             await self._drop(frame.sequence, "rate")
             return
         slot = InFlight.slot(str(target.public_id), frame.sequence)
-        if not await InFlight.acquire(
-            slot, settings.EVALUATIONS_MAX_IN_FLIGHT, settings.EVALUATIONS_MAX_IN_FLIGHT_TOTAL
-        ):
+        try:
+            taken = await InFlight.acquire(
+                slot, settings.EVALUATIONS_MAX_IN_FLIGHT, settings.EVALUATIONS_MAX_IN_FLIGHT_TOTAL
+            )
+        except RedisError:
+            # A Redis hiccup costs this frame, not the whole socket.
+            log.exception("in-flight bound unavailable for session %s", target.public_id)
+            await self._drop(frame.sequence, "queue_unavailable")
+            return
+        if not taken:
             await self._drop(frame.sequence, "busy")
             return
         try:

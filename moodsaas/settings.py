@@ -213,7 +213,12 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": env_str("CHANNELS_PREFIX", "moodsaas")},
+            "CONFIG": {
+                # redis-py 8 defaults socket_timeout to 5 s, the same as channels-redis' blocking
+                # BZPOPMIN: every idle consumer then dies with "Timeout reading" (channels_redis#422).
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "prefix": env_str("CHANNELS_PREFIX", "moodsaas"),
+            },
         }
     }
 else:

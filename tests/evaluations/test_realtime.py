@@ -404,3 +404,14 @@ async def test_video_progress_is_pushed_over_the_websocket(
     assert progress[-1]["frames_done"] == 6
     assert messages[-1]["grade"]["frames"] == 6
     await agent.disconnect()
+
+
+async def test_an_idle_socket_outlives_the_redis_blocking_read(
+    bob: User, bob_session: EvaluationSession, bob_headers: Headers
+) -> None:
+    agent, _ = await hello(path_of(bob_session), bob_headers)
+    await asyncio.sleep(7)  # longer than channels-redis' 5 s BZPOPMIN and redis-py 8's default socket timeout
+    await sync_to_async(actions.pause_session)(actor=Actor(user=bob, role=Role.AGENT), session=bob_session)
+    status = await until(agent, lambda m: m["type"] == "session.status", timeout=10)
+    assert status[-1]["status"] == "paused"
+    await agent.disconnect()
