@@ -151,6 +151,7 @@ class Command(BaseCommand):
                 name: cpu_seconds(process.pid) - before[name] for name, process in zip(before, started, strict=False)
             }
             cpu["client"] = time.process_time() - client_before
+            self._settle(runs)
         finally:
             for process in reversed(started):
                 self._stop(process)
@@ -351,6 +352,23 @@ class Command(BaseCommand):
                         f"{len(run.outstanding)} frames without an outcome after {DRAIN_SECONDS:g} s"
                     )
             receiver.cancel()
+
+    @staticmethod
+    def _settle(runs: list[AgentRun], timeout: float = 15.0) -> None:
+        """Wait until the books are closed: consumers flush their counters when the socket closes."""
+        company = Company.objects.get(slug=LOADTEST_SLUG)
+        expected = sum(run.sent + run.warmup for run in runs)
+        sessions = EvaluationSession.objects.for_company(company).filter(public_id__in=[run.session for run in runs])
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            stats = [session.stats() for session in sessions.all()]
+            received = sum(s["frames_received"] for s in stats)
+            settled = sum(
+                s["frames_processed"] + s["frames_dropped"] + s["frames_rejected"] + s["frames_failed"] for s in stats
+            )
+            if received >= expected and settled >= received:
+                return
+            time.sleep(0.2)
 
     def _report(
         self,
