@@ -8,6 +8,7 @@ not trained (so tests assert on structure and bookkeeping, never on which emotio
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +34,9 @@ def emotion_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     registry.activate("tiny-eval", root)
     previous = os.environ.get("MOODSAAS_MODEL_DIR")
     os.environ["MOODSAAS_MODEL_DIR"] = str(root)
+    # The process-wide classifier re-reads the registry pointer at most once a second: if another
+    # test module loaded its own model first, wait that second so every analysis here uses ours.
+    time.sleep(1.1)
     yield root
     if previous is None:
         os.environ.pop("MOODSAAS_MODEL_DIR", None)
