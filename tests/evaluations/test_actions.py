@@ -204,3 +204,12 @@ def test_a_live_frame_that_waited_too_long_is_dropped_unanalysed(
     bob_session.refresh_from_db()
     assert (bob_session.frames_dropped, bob_session.frames_processed) == (1, 0)
     assert not SessionFrame.objects.for_company(bob_session.company).exists()
+
+
+@pytest.mark.parametrize("name", ["evaluations.analyse_frame", "evaluations.analyse_video"])
+def test_analysis_tasks_are_routed_to_the_inference_queue(name: str) -> None:
+    import evaluations.tasks  # noqa: F401  (registers the tasks)
+    from moodsaas.celery import app
+
+    assert name in app.tasks
+    assert app.amqp.router.route({}, name)["queue"].name == "inference"

@@ -415,3 +415,16 @@ async def test_an_idle_socket_outlives_the_redis_blocking_read(
     status = await until(agent, lambda m: m["type"] == "session.status", timeout=10)
     assert status[-1]["status"] == "paused"
     await agent.disconnect()
+
+
+async def test_the_dashboard_shows_only_the_viewers_company(
+    bob: User, bob_session: EvaluationSession, alice_headers: Headers, charlie_headers: Headers
+) -> None:
+    alices, _ = await hello("/ws/dashboard/", alice_headers)
+    charlies, _ = await hello("/ws/dashboard/", charlie_headers)
+    await sync_to_async(actions.pause_session)(actor=Actor(user=bob, role=Role.AGENT), session=bob_session)
+    seen = await until(alices, lambda m: m["type"] == "session.status")
+    assert seen[-1]["session"] == str(bob_session.public_id)
+    assert await charlies.receive_nothing(timeout=1.5)
+    await alices.disconnect()
+    await charlies.disconnect()
