@@ -13,6 +13,7 @@ another company's session).
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 import time
@@ -37,6 +38,7 @@ from accounts.tenancy import Tenant, tenant_for_request
 from evaluations import actions
 from evaluations.models import Channel, Status, company_group, session_group
 from evaluations.realtime import InFlight, RateLimiter
+from evaluations.tasks import analyse_frame
 from evaluations.uploads import UploadError, parse_live_frame
 
 log = logging.getLogger(__name__)
@@ -107,10 +109,6 @@ def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
 
 
 def _enqueue(target: _Target, sequence: int, captured_at: float, jpeg: bytes, slot: str) -> None:
-    import base64
-
-    from evaluations.tasks import analyse_frame
-
     analyse_frame.apply_async(
         args=(
             target.company_id,
