@@ -112,9 +112,10 @@ def _analyse(sequence: int, captured_at: datetime, image_b64: str) -> actions.Fr
 
     try:
         data = base64.b64decode(image_b64, validate=True)
-        result = inference.analyse_image(data, inference.Options(faces="all"))
-    except (binascii.Error, ValueError):
+    except binascii.Error:
         return actions.FrameInput(sequence=sequence, captured_at=captured_at, error="the frame is not valid base64")
+    try:
+        result = inference.analyse_image(data, inference.Options(faces="all"))
     except inference.InferenceError as exc:
         return actions.FrameInput(sequence=sequence, captured_at=captured_at, error=str(exc))
     except SoftTimeLimitExceeded:
