@@ -44,10 +44,20 @@ def signed_in(user: User) -> Headers:
 
 @pytest.fixture(autouse=True)
 async def _close_thread_connections() -> Any:
-    """Close the connections of asgiref's sync thread, which would keep the test database open."""
-    yield
+    """Close database connections opened outside the test's thread, which keep the test database open.
+
+    Those are asgiref's sync thread (closed here at teardown), and whatever thread ran a task: the
+    worker's, or an executor thread of the consumer when tasks run eagerly (closed after each task).
+    """
+    from celery.signals import task_postrun
     from django.db import connections
 
+    def close_connections(**_: Any) -> None:
+        connections.close_all()
+
+    task_postrun.connect(close_connections, weak=False)
+    yield
+    task_postrun.disconnect(close_connections)
     await sync_to_async(connections.close_all)()
 
 
@@ -69,14 +79,6 @@ def charlie_headers(charlie: User) -> Headers:
 @pytest.fixture
 def worker(emotion_model: Path) -> Iterator[None]:
     """A real Celery worker (in a thread of this process) consuming the inference queue from Redis."""
-    from celery.signals import task_postrun
-    from django.db import connections
-
-    def close_connections(**_: Any) -> None:
-        # The worker thread's connections would otherwise keep the test database open at teardown.
-        connections.close_all()
-
-    task_postrun.connect(close_connections, weak=False)
     celery_app.conf.task_always_eager = False
     celery_app.control.purge()
     with start_worker(
@@ -90,7 +92,6 @@ def worker(emotion_model: Path) -> Iterator[None]:
     ):
         yield
     celery_app.conf.task_always_eager = True
-    task_postrun.disconnect(close_connections)
 
 
 async def open_socket(path: str, headers: Headers) -> WebsocketCommunicator:
@@ -428,3 +429,16 @@ async def test_the_dashboard_shows_only_the_viewers_company(
     assert await charlies.receive_nothing(timeout=1.5)
     await alices.disconnect()
     await charlies.disconnect()
+
+
+async def test_a_truncated_jpeg_is_reported_as_failed_and_counted(
+    bob_session: EvaluationSession, bob_headers: Headers, face_jpeg: bytes, emotion_model: Path
+) -> None:
+    agent, _ = await hello(path_of(bob_session), bob_headers)
+    await agent.send_to(bytes_data=frame(1, face_jpeg[:3000]))  # a JPEG header, then nothing
+    failed = await until(agent, lambda m: m["type"] == "frame.failed", timeout=30)
+    assert failed[-1]["sequence"] == 1
+    assert "truncated" in failed[-1]["detail"] or "corrupt" in failed[-1]["detail"]
+    await agent.disconnect()
+    session = await fetch(bob_session)
+    assert (session.frames_received, session.frames_failed, session.frames_processed) == (1, 1, 0)
