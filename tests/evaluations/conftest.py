@@ -62,12 +62,10 @@ def face_png(face_bgr: np.ndarray) -> bytes:
     return bytes(cv2.imencode(".png", face_bgr)[1])
 
 
-@pytest.fixture(scope="session")
-def face_video(tmp_path_factory: pytest.TempPathFactory, face_bgr: np.ndarray) -> Path:
-    """A 3-second 10 fps MP4 of the astronaut drifting sideways."""
-    path = tmp_path_factory.mktemp("video") / "interaction.mp4"
+def write_video(path: Path, fourcc: str, face_bgr: np.ndarray) -> Path:
+    """A 3-second 10 fps video of the astronaut drifting sideways."""
     small = cv2.resize(face_bgr, (256, 256))
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"mp4v"), 10.0, (320, 256))
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*fourcc), 10.0, (320, 256))
     for i in range(30):
         frame = np.zeros((256, 320, 3), np.uint8)
         frame[:, i : i + 256] = small
@@ -75,6 +73,18 @@ def face_video(tmp_path_factory: pytest.TempPathFactory, face_bgr: np.ndarray) -
     writer.release()
     assert path.stat().st_size > 0
     return path
+
+
+@pytest.fixture(scope="session")
+def face_video(tmp_path_factory: pytest.TempPathFactory, face_bgr: np.ndarray) -> Path:
+    """An MP4 (MPEG-4 part 2) interaction video."""
+    return write_video(tmp_path_factory.mktemp("video") / "interaction.mp4", "mp4v", face_bgr)
+
+
+@pytest.fixture(scope="session")
+def face_webm(tmp_path_factory: pytest.TempPathFactory, face_bgr: np.ndarray) -> Path:
+    """The same interaction as WebM (VP8)."""
+    return write_video(tmp_path_factory.mktemp("video") / "interaction.webm", "VP80", face_bgr)
 
 
 def start(user: User, company: Company, channel: str = Channel.LIVE, role: Role = Role.AGENT) -> EvaluationSession:

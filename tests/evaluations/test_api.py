@@ -359,17 +359,20 @@ class TestImages:
 
 
 class TestVideo:
+    @pytest.mark.parametrize("container", ["face_video", "face_webm"])
     def test_a_video_is_analysed_at_the_sample_rate_and_finishes_the_session(
         self,
         bob_client: APIClient,
         bob: User,
         company_a: Company,
         emotion_model: Path,
-        face_video: Path,
+        container: str,
+        request: pytest.FixtureRequest,
         django_capture_on_commit_callbacks: Any,
     ) -> None:
+        video: Path = request.getfixturevalue(container)
         session = start(bob, company_a, channel=Channel.VIDEO)
-        upload = SimpleUploadedFile("call.mp4", face_video.read_bytes(), content_type="video/mp4")
+        upload = SimpleUploadedFile(video.name, video.read_bytes(), content_type="video/mp4")
         with django_capture_on_commit_callbacks(execute=True):
             response = bob_client.post(
                 detail(session, "video/"), {"video": upload, "sample_fps": 2}, format="multipart"
