@@ -21,7 +21,7 @@ from accounts.models import Actor, Company, Role, User
 from evaluations import actions
 from evaluations.models import Channel, EvaluationSession, Observation, RubricVersion, SessionFrame
 from ml import registry
-from tests.inference.conftest import register_tiny
+from tests.model_registry import register_tiny
 
 EVALUATION_MODELS = (EvaluationSession, Observation, SessionFrame, RubricVersion)
 

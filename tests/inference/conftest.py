@@ -8,7 +8,6 @@ code without training anything. Tests that need a *trained* model use the reposi
 
 from __future__ import annotations
 
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,35 +18,7 @@ import numpy.typing as npt
 import pytest
 
 from ml import registry
-from ml.preprocessing import DEFAULT_PARAMS
-
-TINY_ARCH = {"widths": (8, 16), "dense": 16}
-
-
-def register_tiny(root: Path, version: str, seed: int) -> registry.ModelInfo:
-    """Build, convert and register an untrained tiny moodnet as ``version`` under ``root``."""
-    import keras
-
-    from ml.model import ArchConfig, build_model
-    from ml.serving import convert
-
-    keras.utils.set_random_seed(seed)
-    target = root / version
-    target.mkdir(parents=True)
-    build_model(ArchConfig(**TINY_ARCH)).save(target / "model.keras")  # type: ignore[arg-type]
-    serving = convert(target / "model.keras", target)
-    info = registry.ModelInfo(
-        version=version,
-        path=target,
-        classes=registry.EMOTIONS,
-        preprocess=DEFAULT_PARAMS,
-        temperature=1.0,
-        class_bias=(0.0,) * len(registry.EMOTIONS),
-        keras_file="model.keras",
-        serving=serving,
-        created_at=f"2026-01-0{seed}T00:00:00+00:00",
-    )
-    return registry.write_info(info)
+from tests.model_registry import model_dir, register_tiny
 
 
 @pytest.fixture(scope="session")
@@ -57,13 +28,8 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     register_tiny(root, "tiny-1", 1)
     register_tiny(root, "tiny-2", 2)
     registry.activate("tiny-1", root)
-    previous = os.environ.get("MOODSAAS_MODEL_DIR")
-    os.environ["MOODSAAS_MODEL_DIR"] = str(root)
-    yield root
-    if previous is None:
-        os.environ.pop("MOODSAAS_MODEL_DIR", None)
-    else:
-        os.environ["MOODSAAS_MODEL_DIR"] = previous
+    with model_dir(root):
+        yield root
 
 
 @pytest.fixture(scope="session")
