@@ -80,6 +80,8 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "batch_size": args.batch_size,
                 "cycle_epochs": args.cycle_epochs,
                 "learning_rate": args.learning_rate,
+                "optimizer": args.optimizer,
+                "weight_decay": args.weight_decay,
                 "seed": args.seed,
             }.items()
             if v is not None
@@ -235,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cycle-epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--learning-rate", type=float)
+    p.add_argument("--optimizer", choices=["sgd", "adamw"])
+    p.add_argument("--weight-decay", type=float)
     p.add_argument("--widths", help="conv widths per stage, e.g. 32,64,128,256")
     p.add_argument("--limit", type=int, help="use a seeded subset of this many training images")
     p.add_argument("--seed", type=int)

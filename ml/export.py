@@ -163,7 +163,7 @@ FER2013 emotions out ({", ".join(info.classes)}).
 - Architecture: VGG-style CNN, stages {recipe.get("arch", {}).get("widths")} with batch norm, dense
   {recipe.get("arch", {}).get("dense")}, dropout {recipe.get("arch", {}).get("dropout")};
   input {info.preprocess.crop_size}x{info.preprocess.crop_size} crops of the 48x48 face.
-- Training: SGD (Nesterov, momentum 0.9), learning rate {recipe.get("learning_rate")} with cosine
+- Training: {recipe.get("optimizer", "?")} optimizer, peak learning rate {recipe.get("learning_rate")} with cosine
   warm restarts every {recipe.get("cycle_epochs")} epochs, decoupled weight decay
   {recipe.get("weight_decay")}, label smoothing {recipe.get("label_smoothing")}, batch
   {recipe.get("batch_size")}, {training.get("epochs_done", "?")} epochs (best on PublicTest at epoch

@@ -39,7 +39,9 @@ def build_model(arch: ArchConfig = ArchConfig()) -> Any:
             x = layers.ReLU(name=f"s{stage}_relu{conv}")(x)
         x = layers.MaxPooling2D(2, name=f"s{stage}_pool")(x)
     x = layers.Flatten(name="flatten")(x)
-    x = layers.Dropout(arch.dropout, name="drop_features")(x)
+    # No dropout right before a batch-normalised layer: dropout inflates the variance BN sees
+    # in training, so its moving statistics are wrong at inference (the first recipe had one
+    # here and predicted a single class in inference mode while learning in training mode).
     x = layers.Dense(arch.dense, use_bias=False, name="fc")(x)
     x = layers.BatchNormalization(name="fc_bn")(x)
     x = layers.ReLU(name="fc_relu")(x)

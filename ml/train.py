@@ -28,14 +28,15 @@ from ml.preprocessing import to_model_input
 
 @dataclass(frozen=True)
 class TrainConfig:
-    epochs: int = 100
+    epochs: int = 96
     batch_size: int = 128
-    optimizer: str = "sgd"
-    learning_rate: float = 0.05
-    cycle_epochs: int = 25
-    # Keras applies decoupled decay (w -= lr * wd * w); 5e-3 here matches the classic coupled
-    # L2 of 5e-4 under momentum 0.9 (which amplifies the gradient term tenfold).
-    weight_decay: float = 5e-3
+    # AdamW: measured here, SGD (Nesterov, lr 0.05) sat on the majority class for 3 full
+    # epochs (PublicTest 0.249) while AdamW at 1e-3 reached 0.56 by epoch 7 of the same recipe.
+    optimizer: str = "adamw"
+    learning_rate: float = 1e-3
+    cycle_epochs: int = 16
+    # Keras applies decoupled decay scaled by the learning rate (w -= lr * wd * w).
+    weight_decay: float = 0.05
     label_smoothing: float = 0.1
     patience: int = 60
     # bfloat16 was 10x slower than float32 on the AVX2-only EPYC we train on (no AVX-512 BF16).
@@ -46,15 +47,6 @@ class TrainConfig:
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        data = dict(data)
-        arch = ArchConfig(
-            **{**data.pop("arch", {}), "widths": tuple(data.get("arch", {}).get("widths", ArchConfig.widths))}
-        )
-        augment = AugmentConfig(**data.pop("augment", {}))
-        return cls(arch=arch, augment=augment, **data)
 
 
 @dataclass
