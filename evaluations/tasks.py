@@ -17,6 +17,7 @@ import math
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
@@ -30,6 +31,11 @@ from evaluations.realtime import InFlight
 
 log = logging.getLogger(__name__)
 
+LIVE_DETECTOR: Literal["full", "short"] = "short"
+"""Live frames come from the agent's camera facing the customer: the face is large, and the
+short-range detector finds it at a third of the full-range cost (README "Face detector").
+Uploaded images and videos may show small or distant faces: they keep the full range."""
+
 VIDEO_BATCH_SECONDS = 2
 """Video frames are analysed and stored this many seconds at a time (one transaction each)."""
 
@@ -40,7 +46,7 @@ def _load_models(**_: object) -> None:
     import inference
 
     try:
-        version = inference.preload()
+        version = inference.preload(("full", "short"))
     except inference.InferenceError:
         log.exception("inference models not loaded; frames will fail until a model is active")
     else:
@@ -100,14 +106,21 @@ def analyse_frame(
             return
         # The re-fetch is record_observations' row lock: it returns quietly for a deleted session
         # and counts frames of an ended one as dropped. Skipping a pre-check saves a query per frame.
-        frame = _analyse(sequence, datetime.fromtimestamp(captured_at, tz=UTC), image_b64)
+        frame = _analyse(
+            sequence,
+            datetime.fromtimestamp(captured_at, tz=UTC),
+            image_b64,
+            LIVE_DETECTOR if inflight_slot else "full",
+        )
         actions.record_observations(company_id=company_id, session_id=session_id, frames=[frame])
     finally:
         if inflight_slot:
             InFlight.release(inflight_slot)
 
 
-def _analyse(sequence: int, captured_at: datetime, image_b64: str) -> actions.FrameInput:
+def _analyse(
+    sequence: int, captured_at: datetime, image_b64: str, detector: Literal["full", "short"] = "full"
+) -> actions.FrameInput:
     import inference
 
     try:
@@ -115,7 +128,7 @@ def _analyse(sequence: int, captured_at: datetime, image_b64: str) -> actions.Fr
     except binascii.Error:
         return actions.FrameInput(sequence=sequence, captured_at=captured_at, error="the frame is not valid base64")
     try:
-        result = inference.analyse_image(data, inference.Options(faces="all"))
+        result = inference.analyse_image(data, inference.Options(faces="all", detector=detector))
     except inference.InferenceError as exc:
         return actions.FrameInput(sequence=sequence, captured_at=captured_at, error=str(exc))
     except SoftTimeLimitExceeded:

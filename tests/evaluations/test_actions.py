@@ -206,6 +206,33 @@ def test_a_live_frame_that_waited_too_long_is_dropped_unanalysed(
     assert not SessionFrame.objects.for_company(bob_session.company).exists()
 
 
+def test_live_frames_use_the_short_range_detector_and_uploaded_images_the_full_range(
+    bob_session: EvaluationSession, face_jpeg: bytes, emotion_model: object, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import base64
+    import time
+
+    import inference
+    from evaluations.realtime import InFlight
+    from evaluations.tasks import analyse_frame
+
+    used: list[str] = []
+    real = inference.analyse_image
+
+    def spy(image: bytes, options: inference.Options) -> inference.ImageResult:
+        used.append(options.detector)
+        return real(image, options)
+
+    monkeypatch.setattr(inference, "analyse_image", spy)
+    payload = base64.b64encode(face_jpeg).decode()
+    slot = InFlight.slot(str(bob_session.public_id), 1)
+    analyse_frame(bob_session.company_id, bob_session.pk, 1, time.time(), payload, slot)
+    analyse_frame(bob_session.company_id, bob_session.pk, 2, time.time(), payload, False)
+    assert used == ["short", "full"]
+    bob_session.refresh_from_db()
+    assert (bob_session.frames_processed, bob_session.faces_observed) == (2, 2)
+
+
 @pytest.mark.parametrize("name", ["evaluations.analyse_frame", "evaluations.analyse_video"])
 def test_analysis_tasks_are_routed_to_the_inference_queue(name: str) -> None:
     import evaluations.tasks  # noqa: F401  (registers the tasks)

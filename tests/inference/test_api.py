@@ -66,6 +66,21 @@ def test_it_returns_all_faces_or_only_the_primary_subject(model_root: Path, astr
     assert len(only_large) == 1
 
 
+def test_the_short_range_detector_finds_a_close_face_but_not_a_small_one(
+    model_root: Path, astronaut: npt.NDArray[np.uint8]
+) -> None:
+    full = analyse_image(astronaut).faces
+    short = analyse_image(astronaut, Options(detector="short")).faces
+    assert len(short) == 1 and short[0].score > 0.7
+    # Same face; the short-range box is somewhat tighter than the full-range one.
+    assert abs(centre(short[0].box)[0] - centre(full[0].box)[0]) < 15
+    assert 0.75 * full[0].box[2] < short[0].box[2] <= 1.05 * full[0].box[2]
+    # The 128 px face of the two-person frame is under a tenth of its 768 px width.
+    assert len(analyse_image(two_people(astronaut)).faces) == 2
+    assert len(analyse_image(two_people(astronaut), Options(detector="short")).faces) == 1
+    assert inference.Engine().detector_for("short").input_size == 128
+
+
 def test_a_frame_without_faces_gives_an_empty_list(model_root: Path) -> None:
     from skimage import data
 
@@ -108,6 +123,8 @@ def test_options_reject_invalid_values() -> None:
         Options(faces="some")  # type: ignore[arg-type]
     with pytest.raises(ValueError):
         Options(min_face_size=0)
+    with pytest.raises(ValueError, match="detector"):
+        Options(detector="medium")  # type: ignore[arg-type]
 
 
 def test_it_hot_reloads_when_another_version_is_activated(copy_registry: Path) -> None:
