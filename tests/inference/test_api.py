@@ -166,6 +166,4 @@ def test_a_trained_model_sees_the_astronaut_smile(trained_model_root: Path, astr
     result = engine.analyse_frames([engine.frame(astronaut, Options())], Options(tta="flip"))[0]
     face = result.faces[0]
     ranked = sorted(face.emotions, key=lambda k: face.emotions[k], reverse=True)
-    # Placeholder models are weak: happy must be among the top two; tighten to ranked[0]
-    # once the production model is registered.
-    assert "happy" in ranked[:2], face.emotions
+    assert ranked[0] == "happy" and face.emotions["happy"] > 0.5, face.emotions
