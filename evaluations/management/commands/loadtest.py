@@ -97,6 +97,34 @@ def cpu_seconds(pid: int) -> float:
     return total
 
 
+SERVICES = {"postgres": "postgres", "redis": "redis-server"}
+"""Local services whose CPU the report includes: process name (``/proc/<pid>/comm``) by label."""
+
+
+def service_cpu_seconds() -> dict[str, float]:
+    """CPU seconds of the local PostgreSQL and Redis, every process of each (Linux ``/proc``).
+
+    Finished PostgreSQL backends count through the postmaster's reaped-children times, so
+    connections opened and closed during the run are included. Other clients of the same
+    servers are counted too: compare runs on a quiet machine.
+    """
+    tick = os.sysconf("SC_CLK_TCK")
+    totals = dict.fromkeys(SERVICES, 0.0)
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            comm = (proc / "comm").read_text().strip()
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        for label, name in SERVICES.items():
+            if comm == name:
+                # utime, stime, and the times of waited-for children (exited backends)
+                totals[label] += sum(int(v) for v in fields[11:15]) / tick
+    return totals
+
+
 def percentile(values: list[float], q: float) -> float | None:
     if not values:
         return None
@@ -145,12 +173,15 @@ class Command(BaseCommand):
             before = {
                 name: cpu_seconds(process.pid) for name, process in zip(("daphne", "worker"), started, strict=False)
             }
+            services_before = service_cpu_seconds()
             client_before = time.process_time()
             runs = asyncio.run(self._simulate(base_url.rstrip("/"), secret, session_ids, frames, fps, seconds))
             cpu = {
                 name: cpu_seconds(process.pid) - before[name] for name, process in zip(before, started, strict=False)
             }
             cpu["client"] = time.process_time() - client_before
+            services = service_cpu_seconds()
+            cpu.update({name: services[name] - services_before[name] for name in services if services[name]})
             self._settle(runs)
         finally:
             for process in reversed(started):
