@@ -211,6 +211,7 @@ def restore_previous(root: Path | None = None, actor: str = "cli") -> ModelInfo:
     root = root or model_dir()
     current = active_version(root)
     for version in reversed(history(root)):
-        if version != current:
+        # Versions deleted from the registry since they were active are skipped.
+        if version != current and (root / version / "metadata.json").is_file():
             return activate(version, root, actor)
     raise RegistryError("no previous model version to restore")

@@ -102,3 +102,18 @@ def test_the_cli_reports_bad_data_and_unknown_versions_by_name(
     assert "missing.npz" in capsys.readouterr().err
     assert main(["activate", "nope"]) == 2
     assert "nope" in capsys.readouterr().err
+
+
+def test_rolling_back_skips_versions_deleted_since_they_were_active(tmp_path: Path) -> None:
+    import shutil
+
+    from tests.model_registry import register_tiny
+
+    for seed, version in enumerate(["old", "gone", "new"], start=1):
+        register_tiny(tmp_path, version, seed)
+        registry.activate(version, tmp_path)
+    shutil.rmtree(tmp_path / "gone")
+    assert registry.restore_previous(tmp_path).version == "old"
+    shutil.rmtree(tmp_path / "old")
+    with pytest.raises(registry.RegistryError, match="no previous"):
+        registry.restore_previous(tmp_path)
