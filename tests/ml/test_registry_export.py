@@ -114,6 +114,6 @@ def test_rolling_back_skips_versions_deleted_since_they_were_active(tmp_path: Pa
         registry.activate(version, tmp_path)
     shutil.rmtree(tmp_path / "gone")
     assert registry.restore_previous(tmp_path).version == "old"
-    shutil.rmtree(tmp_path / "old")
+    shutil.rmtree(tmp_path / "new")
     with pytest.raises(registry.RegistryError, match="no previous"):
         registry.restore_previous(tmp_path)
