@@ -92,7 +92,7 @@ class Classifier:
         views = tta_views(faces48, tta, model.info.preprocess)
         n_views, n = views.shape[:2]
         logits = model.logits(views.reshape(n_views * n, *views.shape[2:]))
-        probs = model.info.probabilities(logits).reshape(n_views, n, -1).mean(axis=0)
+        probs = model.info.probabilities(logits, tta).reshape(n_views, n, -1).mean(axis=0)
         return probs.astype(np.float32), model.version
 
 

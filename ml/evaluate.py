@@ -15,7 +15,7 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +41,10 @@ class Scorer:
     class_bias: tuple[float, ...] | None = None
     params: PreprocessParams = DEFAULT_PARAMS
     backend: str = "keras"
+    tta_temperatures: dict[str, float] = field(default_factory=dict)
+
+    def temperature_for(self, mode: str) -> float:
+        return float(self.tta_temperatures.get(mode, self.temperature))
 
 
 def keras_logits_fn(model: Any, batch_size: int = 512) -> LogitsFn:
@@ -161,22 +165,23 @@ def evaluate(
         "data": data.source,
         "tta": tta_mode if tta else "none",
     }
-    plain = view_logits(scorer, data.images, "none")
-    variants = {"plain": plain}
+    variants = {"plain": ("none", view_logits(scorer, data.images, "none"))}
     if tta:
-        variants["tta"] = view_logits(scorer, data.images, tta_mode)
+        variants["tta"] = (tta_mode, view_logits(scorer, data.images, tta_mode))
     results = {}
-    for name, lg in variants.items():
-        calibrated = metrics.summary(probabilities(lg, scorer.temperature, scorer.class_bias), data.labels)
+    for name, (mode, lg) in variants.items():
+        temperature = scorer.temperature_for(mode)
+        calibrated = metrics.summary(probabilities(lg, temperature, scorer.class_bias), data.labels)
         uncalibrated = metrics.summary(probabilities(lg, 1.0, None), data.labels)
+        calibrated["temperature"] = temperature
         calibrated["ece_before_temperature"] = uncalibrated["ece"]
-        calibrated["accuracy_without_class_bias"] = metrics.summary(
-            probabilities(lg, scorer.temperature, None), data.labels
-        )["accuracy"]
+        calibrated["accuracy_without_class_bias"] = metrics.summary(probabilities(lg, temperature, None), data.labels)[
+            "accuracy"
+        ]
         results[name] = calibrated
     headline = results["tta" if tta else "plain"]
     report.update({k: headline[k] for k in ("n", "accuracy", "macro_f1", "per_class_recall", "ece")})
-    report["temperature"] = scorer.temperature
+    report["temperature"] = headline["temperature"]
     report["class_bias"] = list(scorer.class_bias) if scorer.class_bias else None
     report["results"] = results
     if with_timing:

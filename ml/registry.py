@@ -56,6 +56,11 @@ class ModelInfo:
     checksums: dict[str, str] = field(default_factory=dict)
     created_at: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    tta_temperatures: dict[str, float] = field(default_factory=dict)
+    """Temperature fitted for each TTA mode: averaging views changes how confident the mean is."""
+
+    def temperature_for(self, tta: str) -> float:
+        return float(self.tta_temperatures.get(tta, self.temperature))
 
     @property
     def serving_path(self) -> Path:
@@ -65,13 +70,13 @@ class ModelInfo:
     def keras_path(self) -> Path:
         return self.path / self.keras_file
 
-    def probabilities(self, logits: npt.NDArray[np.floating[Any]]) -> npt.NDArray[np.float32]:
-        """Calibrated class probabilities: ``softmax(logits / T + class_bias)``.
+    def probabilities(self, logits: npt.NDArray[np.floating[Any]], tta: str = "none") -> npt.NDArray[np.float32]:
+        """Calibrated class probabilities of each view: ``softmax(logits / T[tta] + class_bias)``.
 
         The one place where raw network outputs become probabilities, used by evaluation
-        and by serving alike.
+        and by serving alike; average the result over the ``tta`` mode's views.
         """
-        return calibrated_softmax(logits, self.temperature, self.class_bias)
+        return calibrated_softmax(logits, self.temperature_for(tta), self.class_bias)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -79,6 +84,7 @@ class ModelInfo:
             "classes": list(self.classes),
             "preprocess": self.preprocess.as_dict(),
             "temperature": self.temperature,
+            "tta_temperatures": self.tta_temperatures,
             "class_bias": list(self.class_bias),
             "keras_file": self.keras_file,
             "serving": self.serving,
@@ -126,6 +132,7 @@ def load_info(version_dir: Path) -> ModelInfo:
             checksums=dict(meta.get("checksums", {})),
             created_at=str(meta.get("created_at", "")),
             extra=dict(meta.get("extra", {})),
+            tta_temperatures={str(k): float(v) for k, v in meta.get("tta_temperatures", {}).items()},
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RegistryError(f"{meta_file}: unreadable model metadata ({exc})") from exc
