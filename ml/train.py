@@ -156,7 +156,7 @@ def train(
         _compile(model, cfg, steps)
         log(f"new run {run_dir}: {model.count_params():,} parameters, {steps} steps/epoch")
 
-    progress = _Progress(cfg, state, run_dir, log)
+    progress = _progress_callback(cfg, state, run_dir, log)
     if state["epoch"] < cfg.epochs and state["epoch"] - state["best_epoch"] < cfg.patience:
         model.fit(
             train_ds,
@@ -178,44 +178,45 @@ def train(
     )
 
 
-class _Progress:
-    """Checkpoint every epoch, keep the best model, stop early, and print progress with ETA."""
+def _progress_callback(cfg: TrainConfig, state: dict[str, Any], run_dir: Path, log: Callable[[str], None]) -> Any:
+    """Checkpoint every epoch, keep the best model, stop early, and print progress with ETA.
 
-    def __new__(cls, cfg: TrainConfig, state: dict[str, Any], run_dir: Path, log: Callable[[str], None]) -> Any:
-        import keras
+    A factory rather than a module-level class so Keras is imported only when training starts.
+    """
+    import keras
 
-        class Progress(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-                self.started = time.monotonic()
+    class Progress(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            self.started = time.monotonic()
 
-            def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
-                logs = dict(logs or {})
-                seconds = time.monotonic() - self.started
-                val_acc = float(logs.get("val_accuracy", 0.0))
-                row = {k: round(float(v), 5) for k, v in logs.items()}
-                row.update(epoch=epoch + 1, seconds=round(seconds, 1))
-                state["history"].append(row)
-                state["epoch"] = epoch + 1
-                if (epoch + 1) % cfg.cycle_epochs == 0:
-                    self.model.save(run_dir / f"snapshot_{epoch + 1:03d}.keras")
-                if val_acc > state["best_val_accuracy"]:
-                    state["best_val_accuracy"], state["best_epoch"] = val_acc, epoch + 1
-                    self.model.save(run_dir / "best.keras")
-                # Write the model first, then the state: a crash in between only repeats an epoch.
-                self.model.save(run_dir / "last.keras.tmp.keras")
-                os.replace(run_dir / "last.keras.tmp.keras", run_dir / "last.keras")
-                (run_dir / "state.json.tmp").write_text(json.dumps(state, indent=1))
-                os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
-                recent = [h["seconds"] for h in state["history"][-5:]]
-                eta = (cfg.epochs - epoch - 1) * (sum(recent) / len(recent))
-                log(
-                    f"epoch {epoch + 1}/{cfg.epochs} loss {logs.get('loss', 0):.4f} "
-                    f"acc {logs.get('accuracy', 0):.4f} val_loss {logs.get('val_loss', 0):.4f} "
-                    f"val_acc {val_acc:.4f} best {state['best_val_accuracy']:.4f}@{state['best_epoch']} "
-                    f"{seconds:.0f}s/epoch, about {eta / 60:.0f} min left"
-                )
-                if epoch + 1 - state["best_epoch"] >= cfg.patience:
-                    log(f"early stop: no PublicTest improvement for {cfg.patience} epochs")
-                    self.model.stop_training = True
+        def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+            logs = dict(logs or {})
+            seconds = time.monotonic() - self.started
+            val_acc = float(logs.get("val_accuracy", 0.0))
+            row = {k: round(float(v), 5) for k, v in logs.items()}
+            row.update(epoch=epoch + 1, seconds=round(seconds, 1))
+            state["history"].append(row)
+            state["epoch"] = epoch + 1
+            if (epoch + 1) % cfg.cycle_epochs == 0:
+                self.model.save(run_dir / f"snapshot_{epoch + 1:03d}.keras")
+            if val_acc > state["best_val_accuracy"]:
+                state["best_val_accuracy"], state["best_epoch"] = val_acc, epoch + 1
+                self.model.save(run_dir / "best.keras")
+            # Write the model first, then the state: a crash in between only repeats an epoch.
+            self.model.save(run_dir / "last.keras.tmp.keras")
+            os.replace(run_dir / "last.keras.tmp.keras", run_dir / "last.keras")
+            (run_dir / "state.json.tmp").write_text(json.dumps(state, indent=1))
+            os.replace(run_dir / "state.json.tmp", run_dir / "state.json")
+            recent = [h["seconds"] for h in state["history"][-5:]]
+            eta = (cfg.epochs - epoch - 1) * (sum(recent) / len(recent))
+            log(
+                f"epoch {epoch + 1}/{cfg.epochs} loss {logs.get('loss', 0):.4f} "
+                f"acc {logs.get('accuracy', 0):.4f} val_loss {logs.get('val_loss', 0):.4f} "
+                f"val_acc {val_acc:.4f} best {state['best_val_accuracy']:.4f}@{state['best_epoch']} "
+                f"{seconds:.0f}s/epoch, about {eta / 60:.0f} min left"
+            )
+            if epoch + 1 - state["best_epoch"] >= cfg.patience:
+                log(f"early stop: no PublicTest improvement for {cfg.patience} epochs")
+                self.model.stop_training = True
 
-        return Progress()
+    return Progress()
