@@ -83,6 +83,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "optimizer": args.optimizer,
                 "weight_decay": args.weight_decay,
                 "seed": args.seed,
+                "init_from": args.init_from,
             }.items()
             if v is not None
         },
@@ -242,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--widths", help="conv widths per stage, e.g. 32,64,128,256")
     p.add_argument("--limit", type=int, help="use a seeded subset of this many training images")
     p.add_argument("--seed", type=int)
+    p.add_argument("--init-from", help="start from this .keras model's weights (fresh optimizer and schedule)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("evaluate", help="report on a model: accuracy, F1, recall, calibration, speed, peer")

@@ -5,6 +5,10 @@ optimizer after the latest finished epoch), ``best.keras`` (best PublicTest accu
 and ``state.json`` (epoch, best score, history). Starting the same run again resumes after
 the last finished epoch; the learning-rate schedule is keyed on optimizer steps, so a resumed
 run follows exactly the curve of an uninterrupted one.
+
+A new run may start from the weights of another model (``init_from``, a ``.keras`` file):
+the network is copied, the optimizer and schedule start fresh. This continues a run with a
+different schedule, or fine-tunes the shipped model on a company's own labelled faces.
 """
 
 from __future__ import annotations
@@ -42,6 +46,8 @@ class TrainConfig:
     # bfloat16 was 10x slower than float32 on the AVX2-only EPYC we train on (no AVX-512 BF16).
     precision: str = "float32"
     seed: int = 1337
+    # Warm start: a .keras model whose weights (not optimizer) the run starts from.
+    init_from: str = ""
     arch: ArchConfig = field(default_factory=ArchConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -136,7 +142,9 @@ def train(
     if config_file.exists():
         # A run may be extended (more epochs, more patience); anything else is another recipe.
         extendable = {"epochs", "patience"}
-        saved = {k: v for k, v in json.loads(config_file.read_text()).items() if k not in extendable}
+        # Keys added to the recipe after a run started take their defaults.
+        saved_cfg = {**json.loads(json.dumps(TrainConfig().as_dict())), **json.loads(config_file.read_text())}
+        saved = {k: v for k, v in saved_cfg.items() if k not in extendable}
         wanted = {k: v for k, v in json.loads(json.dumps(cfg.as_dict())).items() if k not in extendable}
         if saved != wanted:
             raise RunMismatch(f"{run_dir} was started with another recipe; use a new --run directory")
@@ -153,6 +161,9 @@ def train(
         log(f"resuming {run_dir} after epoch {state['epoch']} (best {state['best_val_accuracy']:.4f})")
     else:
         model = build_model(cfg.arch)
+        if cfg.init_from:
+            model.set_weights(keras.models.load_model(cfg.init_from, compile=False).get_weights())
+            log(f"weights from {cfg.init_from}")
         _compile(model, cfg, steps)
         log(f"new run {run_dir}: {model.count_params():,} parameters, {steps} steps/epoch")
 

@@ -11,8 +11,10 @@ In embedded mode (no ``REDIS_URL``) ``task_always_eager`` runs tasks in-process.
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from celery import Celery
+from celery.signals import task_prerun
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moodsaas.settings")
@@ -40,6 +42,20 @@ app.conf.update(
     timezone="UTC",
 )
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def _close_old_connections(sender: Any = None, **_: object) -> None:
+    """Treat each task like a request: drop database connections that broke or outlived
+    ``CONN_MAX_AGE`` (health-checked on next use), keep the good ones (``CELERY_DB_REUSE_MAX``).
+
+    Not for eager tasks: they run inside the caller's transaction, which this would close.
+    """
+    if sender is None or getattr(sender.request, "is_eager", False):
+        return
+    from django.db import close_old_connections
+
+    close_old_connections()
 
 
 @app.task(name="platform.ping", ignore_result=False)

@@ -233,6 +233,11 @@ CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", EMBEDDED)
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
+# Celery's Django fix-up closes every database connection around every task unless this is
+# set; reconnecting to PostgreSQL cost about 10 ms of CPU per live frame (README "Load
+# benchmark"). Workers instead run Django's own per-request hygiene before each task
+# (moodsaas/celery.py), which drops broken or CONN_MAX_AGE-expired connections.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 
 # --- Evaluation sessions (README "Evaluation sessions")
 EVALUATIONS_LIVE_MAX_FPS = env_int("EVALUATIONS_LIVE_MAX_FPS", 10, minimum=1, maximum=60)

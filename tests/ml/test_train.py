@@ -35,3 +35,22 @@ def test_a_tiny_run_trains_checkpoints_every_epoch_and_resumes_where_it_stopped(
 
     with pytest.raises(RunMismatch):
         train(train_data, val_data, run, replace(TINY, learning_rate=0.5))
+
+
+def test_a_run_can_start_from_another_models_weights_with_a_fresh_schedule(fer_public: Path, tmp_path: Path) -> None:
+    import keras
+    import numpy as np
+
+    data = load(fer_public)
+    train_data, val_data = data.subset(128, seed=1), data.subset(64, seed=2)
+    base = train(train_data, val_data, tmp_path / "base", TINY, log=lambda _: None)
+    logs: list[str] = []
+    warm_cfg = replace(TINY, epochs=0, init_from=str(base.best_path))  # no epochs: just the start point
+
+    warm = train(train_data, val_data, tmp_path / "warm", warm_cfg, log=logs.append)
+
+    assert any(f"weights from {base.best_path}" in line for line in logs)
+    started, source = keras.models.load_model(warm.best_path), keras.models.load_model(base.best_path)
+    assert all(np.array_equal(a, b) for a, b in zip(started.get_weights(), source.get_weights(), strict=True))
+    # The recipe records where the run started from.
+    assert json.loads((tmp_path / "warm" / "config.json").read_text())["init_from"] == str(base.best_path)
