@@ -17,7 +17,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 TEST_ENV := MOODSAAS_MODE=services DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	SECRET_KEY=test-only-secret-key-not-used-anywhere-else-0123456789abcdef
 
-.PHONY: run test install lint typecheck migrations-check pytest clean
+.PHONY: run test install browser lint typecheck migrations-check pytest clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -51,7 +51,11 @@ migrations-check: install
 	tmp=$$(mktemp -d) && MOODSAAS_MODE=embedded MOODSAAS_VAR_DIR=$$tmp $(PY) manage.py makemigrations --check --dry-run; \
 		status=$$?; rm -rf $$tmp; exit $$status
 
-pytest: install
+# Debian's chromium + chromium-driver for tests/browser (installed once, never downloaded at run time).
+browser:
+	bash scripts/install-browser.sh
+
+pytest: install browser
 	$(TEST_ENV) $(PY) -m pytest
 
 ## test: everything CI runs

@@ -152,8 +152,13 @@ def start_session(
     agent: User,
     channel: str = Channel.LIVE,
     customer_reference: str = "",
+    notice_shown: bool = False,
 ) -> EvaluationSession:
-    """Open a session for ``agent`` (agents may only start their own) under the current rubric."""
+    """Open a session for ``agent`` (agents may only start their own) under the current rubric.
+
+    ``notice_shown`` records in the audit trail that the company's camera notice was shown
+    before the camera started (the agent page asks for it).
+    """
     is_agent = actor.role is not None and not actor.role.at_least(Role.ADMIN)
     if is_agent and (actor.user is None or actor.user.pk != agent.pk):
         raise ActionForbidden("Agents can only start sessions for themselves.", code="role")
@@ -174,7 +179,12 @@ def start_session(
         company,
         "session.started",
         session,
-        {"agent": agent.email, "channel": channel, "rubric_version": session.rubric_version.version},
+        {
+            "agent": agent.email,
+            "channel": channel,
+            "rubric_version": session.rubric_version.version,
+            "notice_shown": notice_shown,
+        },
     )
     _event(session, {"type": "session.status", "status": session.status, "agent": agent.email})
     return session

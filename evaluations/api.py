@@ -114,6 +114,7 @@ class SessionViewSet(
             agent=agent,
             channel=data["channel"],
             customer_reference=data["customer_reference"],
+            notice_shown=data["notice_shown"],
         )
         return Response(self._detail(session), status=status.HTTP_201_CREATED)
 

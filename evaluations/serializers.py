@@ -130,6 +130,11 @@ class SessionCreateSerializer(serializers.Serializer[Any]):
         help_text="Member id of the agent. Defaults to yourself; required with an API token; "
         "only admins and owners may name someone else.",
     )
+    notice_shown = serializers.BooleanField(
+        default=False,
+        help_text="The company's camera notice was shown to the customer before the camera started "
+        "(recorded in the audit trail; the agent page sets it).",
+    )
 
 
 class SessionFilterSerializer(serializers.Serializer[Any]):

@@ -31,10 +31,12 @@ from evaluations.realtime import InFlight
 
 log = logging.getLogger(__name__)
 
-LIVE_DETECTOR: Literal["full", "short"] = "short"
-"""Live frames come from the agent's camera facing the customer: the face is large, and the
-short-range detector finds it at a third of the full-range cost (README "Face detector").
-Uploaded images and videos may show small or distant faces: they keep the full range."""
+LIVE_DETECTOR: Literal["full", "short", "auto"] = "auto"
+"""Live frames come from the agent's camera facing the customer: the face is usually large, and
+the short-range detector finds it at a third of the full-range cost (README "Face detector"); a
+customer further away (a face under about a tenth of the frame) is missed by it, so a frame with
+no short-range face goes through the full range too. Uploaded images and videos may show small
+or distant faces: they use the full range."""
 
 VIDEO_BATCH_SECONDS = 2
 """Video frames are analysed and stored this many seconds at a time (one transaction each)."""
@@ -119,7 +121,7 @@ def analyse_frame(
 
 
 def _analyse(
-    sequence: int, captured_at: datetime, image_b64: str, detector: Literal["full", "short"] = "full"
+    sequence: int, captured_at: datetime, image_b64: str, detector: Literal["full", "short", "auto"] = "full"
 ) -> actions.FrameInput:
     import inference
 

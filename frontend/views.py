@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from allauth.account.adapter import get_adapter
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import connection
@@ -18,6 +19,10 @@ from accounts.exceptions import ActionError
 from accounts.forms import PENDING_INVITATION_SESSION_KEY
 from accounts.models import ApiToken, Invitation, Membership, User
 from accounts.tenancy import activate_company, tenant_for_request
+
+DEFAULT_LIVE_FPS = 2
+"""Frames per second the agent page sends unless the agent picks another rate: enough for a
+grade (a 5-minute call gives 600 frames) at a fraction of the workers' capacity."""
 
 
 @require_GET
@@ -116,3 +121,29 @@ def accept_invitation(request: HttpRequest, secret: str) -> HttpResponse:
         messages.success(request, f"Welcome to {membership.company.name}.")
         return redirect("home")
     return render(request, "frontend/invitation.html", {"invitation": invitation, "can_accept": True})
+
+
+@login_required
+@require_GET
+def live_session(request: HttpRequest) -> HttpResponse:
+    """The agent's live evaluation page: the camera notice first, the camera only after it.
+
+    The page itself holds no state: the script starts a session through the REST API (session
+    cookie + CSRF token), streams camera frames over the session's websocket and drives pause,
+    resume and finish through the API, so the browser and API clients share one code path.
+    """
+    tenant = tenant_for_request(request)
+    if tenant is None:
+        messages.error(request, "Join a company before running evaluations.")
+        return redirect("home")
+    max_fps = settings.EVALUATIONS_LIVE_MAX_FPS
+    context = {
+        "company": tenant.company,
+        "fps_choices": [fps for fps in (1, 2, 3, 5, 10, 15, 30) if fps <= max_fps],
+        "default_fps": min(DEFAULT_LIVE_FPS, max_fps),
+        "live_config": {
+            "sessionsUrl": reverse("session-list"),
+            "maxFrameBytes": settings.EVALUATIONS_MAX_FRAME_BYTES,
+        },
+    }
+    return render(request, "frontend/live.html", context)

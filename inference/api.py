@@ -55,16 +55,17 @@ class Options:
     """Detector confidence threshold."""
     max_pixels: int = MAX_PIXELS
     """Refuse images whose header announces more pixels than this."""
-    detector: Literal["full", "short"] = "full"
+    detector: Literal["full", "short", "auto"] = "full"
     """BlazeFace ``full`` range (any face of 20 px and more) or ``short`` range: ~3x cheaper, but
-    only faces larger than about a tenth of the frame, with slightly tighter boxes. For a camera
-    that faces the subject at arm's length (README "Face detector")."""
+    only faces larger than about a tenth of the frame, with slightly tighter boxes. ``auto``: short
+    range, and full range for a frame where it finds no face; for a camera that usually faces the
+    subject at arm's length but may see them further away (README "Face detector")."""
 
     def __post_init__(self) -> None:
         if self.faces not in ("all", "primary"):
             raise ValueError(f"faces must be 'all' or 'primary', got {self.faces!r}")
-        if self.detector not in ("full", "short"):
-            raise ValueError(f"detector must be 'full' or 'short', got {self.detector!r}")
+        if self.detector not in ("full", "short", "auto"):
+            raise ValueError(f"detector must be 'full', 'short' or 'auto', got {self.detector!r}")
         if self.tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {self.tta!r}")
         if self.min_face_size < 1 or self.max_pixels < 1 or not 0.0 < self.min_score < 1.0:
@@ -191,9 +192,11 @@ class Engine:
         params: PreprocessParams = self.classifier.params
         per_frame: list[list[Detection]] = []
         crops: list[npt.NDArray[np.uint8]] = []
-        detector = self.detector_for(options.detector)
+        first = self.detector_for("short" if options.detector == "auto" else options.detector)
         for frame in frames:
-            chosen = _select(detector.detect(frame.bgr), options)
+            chosen = _select(first.detect(frame.bgr), options)
+            if not chosen and options.detector == "auto":
+                chosen = _select(self.detector_for("full").detect(frame.bgr), options)
             per_frame.append(chosen)
             crops.extend(crop_face(frame.gray, d.box, params) for d in chosen)
         faces48 = np.stack(crops) if crops else np.zeros((0, params.image_size, params.image_size), np.uint8)

@@ -206,7 +206,7 @@ def test_a_live_frame_that_waited_too_long_is_dropped_unanalysed(
     assert not SessionFrame.objects.for_company(bob_session.company).exists()
 
 
-def test_live_frames_use_the_short_range_detector_and_uploaded_images_the_full_range(
+def test_live_frames_use_the_short_range_detector_with_full_range_fallback_and_uploaded_images_the_full_range(
     bob_session: EvaluationSession, face_jpeg: bytes, emotion_model: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import base64
@@ -228,7 +228,7 @@ def test_live_frames_use_the_short_range_detector_and_uploaded_images_the_full_r
     slot = InFlight.slot(str(bob_session.public_id), 1)
     analyse_frame(bob_session.company_id, bob_session.pk, 1, time.time(), payload, slot)
     analyse_frame(bob_session.company_id, bob_session.pk, 2, time.time(), payload, False)
-    assert used == ["short", "full"]
+    assert used == ["auto", "full"]
     bob_session.refresh_from_db()
     assert (bob_session.frames_processed, bob_session.faces_observed) == (2, 2)
 

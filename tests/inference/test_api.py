@@ -81,6 +81,21 @@ def test_the_short_range_detector_finds_a_close_face_but_not_a_small_one(
     assert inference.Engine().detector_for("short").input_size == 128
 
 
+def test_the_auto_detector_uses_the_short_range_and_falls_back_to_the_full_range_for_a_distant_face(
+    model_root: Path, astronaut: npt.NDArray[np.uint8]
+) -> None:
+    close = analyse_image(astronaut, Options(detector="auto")).faces
+    assert [f.box for f in close] == [f.box for f in analyse_image(astronaut, Options(detector="short")).faces]
+    # Only the small person of the two-person frame (a face under a tenth of the frame's width):
+    # the short range misses it, auto still finds it.
+    distant = two_people(astronaut)
+    distant[:, :512] = 90
+    assert analyse_image(distant, Options(detector="short")).faces == []
+    found = analyse_image(distant, Options(detector="auto")).faces
+    assert [f.box for f in found] == [f.box for f in analyse_image(distant).faces]
+    assert len(found) == 1
+
+
 def test_a_frame_without_faces_gives_an_empty_list(model_root: Path) -> None:
     from skimage import data
 
