@@ -11,6 +11,7 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -88,6 +89,17 @@ class User(AbstractUser):
         return self.email
 
 
+def validate_grading_rubric(value: Any) -> None:
+    """Refuse a rubric sessions could not grade with when it is saved, not at the next session."""
+    # evaluations.grading is a pure module (no models), so there is no import cycle.
+    from evaluations.grading import Rubric, RubricError
+
+    try:
+        Rubric.from_json(value)
+    except RubricError as error:
+        raise ValidationError(str(error), code="rubric") from None
+
+
 class Company(models.Model):
     """The tenant. Settings here drive privacy and grading for all of the company's data."""
 
@@ -101,7 +113,7 @@ class Company(models.Model):
     )
     store_frames = models.BooleanField(default=False, help_text="Keep video frames after analysis.")
     consent_notice = models.TextField(default=DEFAULT_CONSENT_NOTICE)
-    grading_rubric = models.JSONField(default=dict, blank=True)
+    grading_rubric = models.JSONField(default=dict, blank=True, validators=[validate_grading_rubric])
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

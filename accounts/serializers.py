@@ -28,6 +28,7 @@ class CompanySerializer(serializers.ModelSerializer[Company]):
         extra_kwargs = {"name": {"allow_blank": False}, "consent_notice": {"allow_blank": False}}
 
     def validate_grading_rubric(self, value: Any) -> Any:
+        # The model field's validator then checks the rubric itself.
         if not isinstance(value, dict):
             raise serializers.ValidationError("The grading rubric must be a JSON object.")
         return value

@@ -30,14 +30,14 @@ def test_an_api_token_reads_its_own_company(read_token_a_client, company_a: Comp
 def test_alice_changes_the_privacy_settings_and_it_is_audited(alice_client, company_a: Company) -> None:
     response = alice_client.patch(
         URL,
-        {"retention_days": 30, "store_frames": True, "grading_rubric": {"weights": {"happy": 1}}},
+        {"retention_days": 30, "store_frames": True, "grading_rubric": {"min_usable_frames": 10}},
         format="json",
     )
     assert response.status_code == 200, response.json()
     company_a.refresh_from_db()
     assert company_a.retention_days == 30
     assert company_a.store_frames is True
-    assert company_a.grading_rubric == {"weights": {"happy": 1}}
+    assert company_a.grading_rubric == {"min_usable_frames": 10}
     event = AuditEvent.objects.for_company(company_a).get(action="company.settings_updated")
     assert event.actor_label == "alice@a.test"
     assert event.metadata["changes"]["retention_days"] == {"from": 90, "to": 30}
@@ -77,6 +77,9 @@ def test_a_read_only_token_cannot_change_settings(read_token_a_client, nothing_w
         ({"retention_days": "soon"}, "retention_days"),
         ({"store_frames": "maybe"}, "store_frames"),
         ({"grading_rubric": [1, 2]}, "grading_rubric"),
+        ({"grading_rubric": {"weights": {"happy": 1}}}, "grading_rubric"),
+        ({"grading_rubric": {"min_usable_frames": 0}}, "grading_rubric"),
+        ({"grading_rubric": {"bonus": 5}}, "grading_rubric"),
         ({"name": ""}, "name"),
         ({"consent_notice": ""}, "consent_notice"),
     ],
@@ -86,6 +89,13 @@ def test_invalid_settings_are_rejected_precisely_and_change_nothing(alice_client
         response = alice_client.patch(URL, payload, format="json")
     assert response.status_code == 400
     assert list(response.json()) == [field]
+
+
+def test_a_rubric_that_could_not_grade_is_refused_with_the_offending_key(alice_client, nothing_written):
+    with nothing_written():
+        response = alice_client.patch(URL, {"grading_rubric": {"weights": {"happy": 1}}}, format="json")
+    assert response.status_code == 400
+    assert "weights must give exactly these emotions" in response.json()["grading_rubric"][0]
 
 
 def test_the_company_cannot_be_chosen_by_the_request_body(alice_client, company_a, company_b, nothing_written):
