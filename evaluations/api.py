@@ -24,7 +24,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Company, Membership, Role, User
 from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, tenant_for_request
-from evaluations import actions
+from evaluations import actions, tasks
 from evaluations.models import EvaluationSession, Observation
 from evaluations.serializers import (
     AnalyseSerializer,
@@ -263,7 +263,9 @@ class AnalyseView(APIView):
         name = upload.name or "image"
         check_image_size(data, name, settings.EVALUATIONS_MAX_IMAGE_BYTES)
         try:
-            result = inference.analyse_image(data, inference.Options(faces=serializer.validated_data["faces"]))
+            result = inference.analyse_image(
+                data, inference.Options(faces=serializer.validated_data["faces"], tta=tasks.UPLOAD_TTA)
+            )
         except inference.ModelUnavailable:
             return Response(
                 {"detail": "The emotion model is not available; try again later.", "code": "model_unavailable"},

@@ -5,7 +5,8 @@ Steps:
 2. Turn them into calibrated probabilities with the model's own temperature and class bias,
    averaging probabilities over views when TTA is on.
 3. Summarise (accuracy, macro-F1, per-class precision/recall, confusion matrix, ECE, NLL),
-   with and without TTA, and before/after temperature scaling.
+   without TTA (``plain``), with the mirror image (``flip``, what live frames use) and with the
+   chosen TTA (``tta``), before and after temperature scaling.
 4. Time classification (single face and batched).
 5. Evaluate the peer (`fer`'s model) on the same images.
 """
@@ -157,17 +158,30 @@ def evaluate(
     tta_mode: str = "ten",
     with_peer: bool = True,
     with_timing: bool = True,
+    view_logits_by_mode: dict[str, npt.NDArray[np.float32]] | None = None,
 ) -> dict[str, Any]:
-    """Build the full report as a JSON-ready dict (see the module docstring for the steps)."""
+    """Build the full report as a JSON-ready dict (see the module docstring for the steps).
+
+    ``view_logits_by_mode``: logits already computed on ``data`` (by ``view_logits``) per TTA
+    mode, so a caller that has them (the export) does not pay for the views twice.
+    """
+    known = view_logits_by_mode or {}
+
+    def logits_of(mode: str) -> npt.NDArray[np.float32]:
+        return known[mode] if mode in known else view_logits(scorer, data.images, mode)
+
     report: dict[str, Any] = {
         "model_version": scorer.version,
         "backend": scorer.backend,
         "data": data.source,
         "tta": tta_mode if tta else "none",
     }
-    variants = {"plain": ("none", view_logits(scorer, data.images, "none"))}
+    variants = {"plain": ("none", logits_of("none"))}
+    if tta and tta_mode != "flip":
+        # Production averages the mirror image for live frames: report that mode too.
+        variants["flip"] = ("flip", logits_of("flip"))
     if tta:
-        variants["tta"] = (tta_mode, view_logits(scorer, data.images, tta_mode))
+        variants["tta"] = (tta_mode, logits_of(tta_mode))
     results = {}
     for name, (mode, lg) in variants.items():
         temperature = scorer.temperature_for(mode)

@@ -88,12 +88,18 @@ def export(
         temperatures = {mode: fit_temperature(lg, val.labels, bias) for mode, lg in logits.items()}
         temperature = temperatures[tta_mode]
         scorer = replace(scorer, temperature=temperature, class_bias=bias, tta_temperatures=temperatures)
-        report = evaluate(scorer, val, tta=tta_mode != "none", tta_mode=tta_mode, with_peer=with_peer)
+        report = evaluate(
+            scorer, val, tta=tta_mode != "none", tta_mode=tta_mode, with_peer=with_peer, view_logits_by_mode=logits
+        )
         report["calibrated_on"] = val.source
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
         write_plots(report, staging)
         metrics = {k: report[k] for k in ("n", "accuracy", "macro_f1", "per_class_recall", "ece", "tta")}
         metrics["accuracy_without_tta"] = report["results"]["plain"]["accuracy"]
+        metrics["accuracy_by_tta"] = {
+            {"plain": "none", "tta": report["tta"]}.get(name, name): result["accuracy"]
+            for name, result in report["results"].items()
+        }
         if "peer" in report:
             metrics["peer_accuracy"] = report["peer"].get("accuracy")
         info = replace(info, temperature=temperature, class_bias=bias, metrics=metrics, tta_temperatures=temperatures)
@@ -143,11 +149,24 @@ def _pct(x: float | None) -> str:
     return "n/a" if x is None else f"{100 * x:.1f}%"
 
 
+def _schedule(recipe: dict[str, Any]) -> str:
+    epochs, cycle = recipe.get("epochs"), recipe.get("cycle_epochs")
+    schedule = (
+        f"one cosine decay over {epochs} epochs"
+        if isinstance(epochs, int) and isinstance(cycle, int) and cycle >= epochs
+        else f"cosine warm restarts every {cycle} epochs"
+    )
+    if recipe.get("init_from"):
+        schedule += f", starting from the weights of `{recipe['init_from']}`"
+    return schedule
+
+
 def model_card(info: registry.ModelInfo, report: dict[str, Any]) -> str:
     """The model card: data, recipe, results, intended use, limits, licence."""
     training = info.extra.get("training", {})
     recipe = training.get("config", {})
     plain, headline = report["results"]["plain"], report["results"].get("tta", report["results"]["plain"])
+    flip = report["results"].get("flip", headline)
     peer = report.get("peer", {})
     rows = "\n".join(
         f"| {name} | {c['precision']:.3f} | {c['recall']:.3f} | {c['f1']:.3f} | {c['support']} |"
@@ -171,8 +190,7 @@ FER2013 emotions out ({", ".join(info.classes)}).
 - Architecture: VGG-style CNN, stages {recipe.get("arch", {}).get("widths")} with batch norm, dense
   {recipe.get("arch", {}).get("dense")}, dropout {recipe.get("arch", {}).get("dropout")};
   input {info.preprocess.crop_size}x{info.preprocess.crop_size} crops of the 48x48 face.
-- Training: {recipe.get("optimizer", "?")} optimizer, peak learning rate {recipe.get("learning_rate")} with cosine
-  warm restarts every {recipe.get("cycle_epochs")} epochs, decoupled weight decay
+- Training: {recipe.get("optimizer", "?")} optimizer, peak learning rate {recipe.get("learning_rate")} with {_schedule(recipe)}, decoupled weight decay
   {recipe.get("weight_decay")}, label smoothing {recipe.get("label_smoothing")}, batch
   {recipe.get("batch_size")}, {training.get("epochs_done", "?")} epochs (best on PublicTest at epoch
   {training.get("best_epoch", "?")}).
@@ -187,12 +205,12 @@ FER2013 emotions out ({", ".join(info.classes)}).
   crop {info.preprocess.crop_size}, scaled to [0, 1].
 
 ## Results on {Path(str(report["data"])).name} (n = {report["n"]})
-| | ours, no TTA | ours, TTA ({report["tta"]}) | peer: {peer.get("name", "n/a")} |
-|---|---|---|---|
-| accuracy | {_pct(plain["accuracy"])} | {_pct(headline["accuracy"])} | {_pct(peer.get("accuracy"))} |
-| macro-F1 | {plain["macro_f1"]:.3f} | {headline["macro_f1"]:.3f} | {peer.get("macro_f1", float("nan")):.3f} |
-| ECE (after temperature) | {plain["ece"]:.3f} | {headline["ece"]:.3f} | {peer.get("ece", float("nan")):.3f} |
-| ECE before temperature | {plain["ece_before_temperature"]:.3f} | {headline["ece_before_temperature"]:.3f} | |
+| | ours, no TTA | ours, flip TTA (live frames) | ours, TTA ({report["tta"]}) | peer: {peer.get("name", "n/a")} |
+|---|---|---|---|---|
+| accuracy | {_pct(plain["accuracy"])} | {_pct(flip["accuracy"])} | {_pct(headline["accuracy"])} | {_pct(peer.get("accuracy"))} |
+| macro-F1 | {plain["macro_f1"]:.3f} | {flip["macro_f1"]:.3f} | {headline["macro_f1"]:.3f} | {peer.get("macro_f1", float("nan")):.3f} |
+| ECE (after temperature) | {plain["ece"]:.3f} | {flip["ece"]:.3f} | {headline["ece"]:.3f} | {peer.get("ece", float("nan")):.3f} |
+| ECE before temperature | {plain["ece_before_temperature"]:.3f} | {flip["ece_before_temperature"]:.3f} | {headline["ece_before_temperature"]:.3f} | |
 
 Per class (TTA):
 

@@ -206,7 +206,7 @@ def test_a_live_frame_that_waited_too_long_is_dropped_unanalysed(
     assert not SessionFrame.objects.for_company(bob_session.company).exists()
 
 
-def test_live_frames_use_the_short_range_detector_with_full_range_fallback_and_uploaded_images_the_full_range(
+def test_live_frames_use_the_cheap_detector_and_flip_tta_and_uploaded_images_the_full_range_and_ten_crops(
     bob_session: EvaluationSession, face_jpeg: bytes, emotion_model: object, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import base64
@@ -216,11 +216,11 @@ def test_live_frames_use_the_short_range_detector_with_full_range_fallback_and_u
     from evaluations.realtime import InFlight
     from evaluations.tasks import analyse_frame
 
-    used: list[str] = []
+    used: list[tuple[str, str]] = []
     real = inference.analyse_image
 
     def spy(image: bytes, options: inference.Options) -> inference.ImageResult:
-        used.append(options.detector)
+        used.append((options.detector, options.tta))
         return real(image, options)
 
     monkeypatch.setattr(inference, "analyse_image", spy)
@@ -228,7 +228,7 @@ def test_live_frames_use_the_short_range_detector_with_full_range_fallback_and_u
     slot = InFlight.slot(str(bob_session.public_id), 1)
     analyse_frame(bob_session.company_id, bob_session.pk, 1, time.time(), payload, slot)
     analyse_frame(bob_session.company_id, bob_session.pk, 2, time.time(), payload, False)
-    assert used == ["auto", "full"]
+    assert used == [("auto", "flip"), ("full", "ten")]
     bob_session.refresh_from_db()
     assert (bob_session.frames_processed, bob_session.faces_observed) == (2, 2)
 

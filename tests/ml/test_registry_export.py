@@ -44,6 +44,7 @@ def test_export_registers_a_calibrated_documented_version_and_activation_can_be_
     } <= {p.name for p in first.path.iterdir()}
     assert 0.25 <= first.temperature <= 8.0
     assert first.metrics["n"] == 200 and first.metrics["tta"] == "flip"
+    assert set(first.metrics["accuracy_by_tta"]) == {"none", "flip"}
     assert set(first.checksums) >= {"model.keras", "model.onnx"}
     assert "FER2013" in (first.path / "MODEL_CARD.md").read_text()
     assert report["results"]["plain"]["ece_before_temperature"] >= 0
@@ -82,6 +83,15 @@ def test_export_registers_a_calibrated_documented_version_and_activation_can_be_
     assert out["model_version"] == "tiny-1" and out["n"] == 100 and out["tta"] == "flip"
     assert set(out["per_class_recall"]) == {"angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"}
     assert 0.0 <= out["accuracy"] <= 1.0 and 0.0 <= out["ece"] <= 1.0 and "macro_f1" in out
+
+    # Ten-crop TTA (the default mode) also reports the flip mode that live frames use.
+    assert (
+        main(["evaluate", "--data", str(fer_public), "--limit", "100", "--tta", "--json", "--no-peer", "--no-timing"])
+        == 0
+    )
+    ten = json.loads(capsys.readouterr().out)
+    assert ten["tta"] == "ten" and set(ten["results"]) == {"plain", "flip", "tta"}
+    assert ten["accuracy"] == ten["results"]["tta"]["accuracy"]
 
 
 def test_a_tampered_model_file_cannot_be_activated(tiny_keras: Path, fer_public: Path, tmp_path: Path) -> None:
