@@ -242,3 +242,11 @@ def _frames_done(company_id: int, session_id: int) -> bool:
         .first()
         or 0
     ) > 0
+
+
+@shared_task(name="evaluations.purge_expired", ignore_result=True)
+def purge_expired() -> None:
+    """Apply every company's retention period (scheduled by Celery beat, ``CELERY_BEAT_SCHEDULE``)."""
+    purged = actions.purge_expired_sessions()
+    if purged:
+        log.info("retention: purged sessions %s", purged)

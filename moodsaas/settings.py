@@ -238,6 +238,13 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
 # benchmark"). Workers instead run Django's own per-request hygiene before each task
 # (moodsaas/celery.py), which drops broken or CONN_MAX_AGE-expired connections.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
+# Periodic jobs (the `beat` service of docker-compose.yml).
+CELERY_BEAT_SCHEDULE = {
+    "purge-expired-evaluations": {
+        "task": "evaluations.purge_expired",
+        "schedule": float(env_int("RETENTION_PURGE_SECONDS", 3600, minimum=60)),
+    },
+}
 
 # --- Evaluation sessions (README "Evaluation sessions")
 EVALUATIONS_LIVE_MAX_FPS = env_int("EVALUATIONS_LIVE_MAX_FPS", 10, minimum=1, maximum=60)
