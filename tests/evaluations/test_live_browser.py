@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
 import sys
 import time
 import urllib.request
@@ -24,8 +23,8 @@ from django.test import Client
 
 from accounts.models import AuditEvent, Company, User
 from evaluations.models import EvaluationSession, SessionFrame, Status
+from tests.processes import log_tail, running
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("needs_services")]
@@ -75,16 +74,16 @@ def server(emotion_model: Path, tmp_path: Path) -> Iterator[str]:
         "MOODSAAS_MODEL_DIR": str(emotion_model),
         "MOODSAAS_VAR_DIR": str(tmp_path / "var"),
     }
-    log = (tmp_path / "daphne.log").open("w")
-    process = subprocess.Popen(
-        [str(Path(sys.executable).parent / "daphne"), "-b", "127.0.0.1", "-p", str(port), "moodsaas.asgi:application"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    command = [
+        str(Path(sys.executable).parent / "daphne"),
+        "-b",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "moodsaas.asgi:application",
+    ]
     base = f"http://127.0.0.1:{port}"
-    try:
+    with running(command, tmp_path / "daphne.log", env, stop_timeout=15) as process:
         deadline = time.monotonic() + 60
         while True:
             try:
@@ -94,18 +93,9 @@ def server(emotion_model: Path, tmp_path: Path) -> Iterator[str]:
             except OSError:
                 pass
             if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"daphne did not start:\n{(tmp_path / 'daphne.log').read_text()[-3000:]}")
+                pytest.fail(f"daphne did not start:\n{log_tail(tmp_path / 'daphne.log')}")
             time.sleep(0.3)
         yield base
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        print((tmp_path / "daphne.log").read_text()[-3000:])  # shown by pytest only when the test fails
 
 
 @pytest.fixture

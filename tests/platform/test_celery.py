@@ -14,8 +14,7 @@ import pytest
 from django.conf import settings
 
 from moodsaas.celery import app, ping
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.processes import running
 
 
 def test_tasks_named_inference_dot_go_to_the_inference_queue() -> None:
@@ -45,48 +44,33 @@ def _require_redis() -> str:
 
 
 @pytest.fixture
-def redis_worker(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
+def redis_worker(tmp_path: Path) -> Iterator[subprocess.Popen[bytes]]:
     """A real ``celery worker`` process consuming both queues from the Redis broker."""
     _require_redis()
     app.conf.task_always_eager = False
     app.control.purge()
-    log = (tmp_path / "worker.log").open("w")
-    worker = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "moodsaas",
-            "worker",
-            "-Q",
-            "inference,default",
-            "--pool",
-            "solo",
-            "--concurrency",
-            "1",
-            "--loglevel",
-            "INFO",
-            "--without-gossip",
-            "--without-mingle",
-            "--hostname",
-            f"test-{uuid.uuid4().hex[:8]}@%h",
-        ],
-        cwd=ROOT,
-        env=os.environ.copy(),
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    yield worker
-    worker.terminate()
-    try:
-        worker.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        worker.kill()
-        worker.wait()
-    log.close()
-    print((tmp_path / "worker.log").read_text()[-3000:])  # shown by pytest only when the test fails
+    command = [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "moodsaas",
+        "worker",
+        "-Q",
+        "inference,default",
+        "--pool",
+        "solo",
+        "--concurrency",
+        "1",
+        "--loglevel",
+        "INFO",
+        "--without-gossip",
+        "--without-mingle",
+        "--hostname",
+        f"test-{uuid.uuid4().hex[:8]}@%h",
+    ]
+    with running(command, tmp_path / "worker.log", os.environ) as worker:
+        yield worker
 
 
 def test_a_real_worker_runs_a_task_sent_through_the_redis_broker(redis_worker) -> None:
