@@ -82,3 +82,11 @@ def test_a_session_started_without_the_notice_says_so_in_the_audit_trail(
     assert response.status_code == 201
     event = AuditEvent.objects.for_company(company_a).get(action="session.started")
     assert event.metadata["notice_shown"] is False
+
+
+def test_pages_allow_the_camera_to_our_own_origin_only(bob: User) -> None:
+    client = Client()
+    client.force_login(bob)
+    policy = client.get(reverse("live-session"))["Permissions-Policy"]
+    assert "camera=(self)" in policy
+    assert "microphone=()" in policy and "geolocation=()" in policy
