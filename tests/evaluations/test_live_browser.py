@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -59,11 +60,44 @@ def _free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class Daphne:
+    """daphne serving the app on the test database, which a test may restart (a deploy)."""
+
+    def __init__(self, env: dict[str, str], log_dir: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.env, self.log_dir, self.runs = env, log_dir, 0
+        self.current: ExitStack | None = None
+
+    def start(self) -> None:
+        self.runs += 1
+        log = self.log_dir / f"daphne-{self.runs}.log"
+        daphne = str(Path(sys.executable).parent / "daphne")
+        command = [daphne, "-b", "127.0.0.1", "-p", str(self.port), "moodsaas.asgi:application"]
+        self.current = ExitStack()
+        process = self.current.enter_context(running(command, log, self.env, stop_timeout=15))
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.base}/healthz", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"daphne did not start:\n{log_tail(log)}")
+            time.sleep(0.3)
+
+    def stop(self) -> None:
+        if self.current is not None:
+            self.current.close()
+            self.current = None
+
+
 @pytest.fixture
-def server(emotion_model: Path, tmp_path: Path) -> Iterator[str]:
+def server(emotion_model: Path, tmp_path: Path) -> Iterator[Daphne]:
     """daphne on the test database; Celery tasks run eagerly in it (no worker needed)."""
     db = connection.settings_dict
-    port = _free_port()
     env = {
         **os.environ,
         "MOODSAAS_MODE": "services",
@@ -74,28 +108,12 @@ def server(emotion_model: Path, tmp_path: Path) -> Iterator[str]:
         "MOODSAAS_MODEL_DIR": str(emotion_model),
         "MOODSAAS_VAR_DIR": str(tmp_path / "var"),
     }
-    command = [
-        str(Path(sys.executable).parent / "daphne"),
-        "-b",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "moodsaas.asgi:application",
-    ]
-    base = f"http://127.0.0.1:{port}"
-    with running(command, tmp_path / "daphne.log", env, stop_timeout=15) as process:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{base}/healthz", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"daphne did not start:\n{log_tail(tmp_path / 'daphne.log')}")
-            time.sleep(0.3)
-        yield base
+    daphne = Daphne(env, tmp_path)
+    daphne.start()
+    try:
+        yield daphne
+    finally:
+        daphne.stop()
 
 
 @pytest.fixture
@@ -147,12 +165,12 @@ def text(driver: Any, element_id: str) -> str:
 
 
 def test_an_agent_confirms_the_notice_streams_the_camera_and_sees_the_grade_live(
-    server: str, browser: Any, bob: User, company_a: Company
+    server: Daphne, browser: Any, bob: User, company_a: Company
 ) -> None:
     from selenium.webdriver.common.by import By
 
-    sign_in(browser, server, bob)
-    browser.get(f"{server}/live/")
+    sign_in(browser, server.base, bob)
+    browser.get(f"{server.base}/live/")
 
     # Nothing starts before the notice is confirmed: no camera, no session.
     assert company_a.consent_notice[:40] in text(browser, "consent-notice")
@@ -175,6 +193,14 @@ def test_an_agent_confirms_the_notice_streams_the_camera_and_sees_the_grade_live
     assert [row.find_element(By.TAG_NAME, "td").text for row in emotions] == [
         "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
     ]  # fmt: skip
+
+    # The server restarts (a deploy): the page reconnects by itself and frames keep flowing.
+    server.stop()
+    wait_for(browser, lambda d: text(d, "status") == "reconnecting…", timeout=30)
+    server.start()
+    before = int(text(browser, "stat-analysed"))
+    wait_for(browser, lambda d: text(d, "status") == "open" and int(text(d, "stat-analysed")) >= before + 2)
+    assert not browser.find_element(By.ID, "error").is_displayed()
 
     browser.find_element(By.ID, "pause").click()
     wait_for(browser, lambda d: text(d, "status") == "paused")

@@ -127,6 +127,7 @@
     const message = JSON.parse(event.data);
     switch (message.type) {
       case "session.hello":
+        reconnects = 0;
         if (!message.can_send_frames) {
           showError("You can watch this session but not send frames to it.");
           return;
@@ -164,6 +165,11 @@
     4404: "This session is not available to you.",
   };
 
+  // A dropped connection (network, server restart) is retried with growing pauses; frame numbers
+  // carry on, and the server ignores any number it already has.
+  const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000];
+  let reconnects = 0;
+
   function openSocket() {
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
     socket = new WebSocket(`${scheme}://${window.location.host}/ws/sessions/${session.id}/`);
@@ -171,7 +177,15 @@
     socket.addEventListener("message", onMessage);
     socket.addEventListener("close", (event) => {
       stopCapturing();
-      if (!ended) showError(CLOSE_REASONS[event.code] || "The connection to the server closed; results so far are saved.");
+      if (ended) return;
+      if (CLOSE_REASONS[event.code]) {
+        showError(CLOSE_REASONS[event.code]);
+      } else if (reconnects < RECONNECT_DELAYS_MS.length) {
+        $("status").textContent = "reconnecting…";
+        window.setTimeout(openSocket, RECONNECT_DELAYS_MS[reconnects++]);
+      } else {
+        showError("The connection to the server is lost; results so far are saved. Reload the page to go on.");
+      }
     });
   }
 
