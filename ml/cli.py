@@ -197,6 +197,15 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_average(args: argparse.Namespace) -> int:
+    from ml.average import average_checkpoints
+
+    bn_data = _load(args.data, args.split, args.limit, 0)
+    out = average_checkpoints([Path(p) for p in args.checkpoints], bn_data, Path(args.out))
+    print(f"wrote {out}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from ml import registry
 
@@ -245,6 +254,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--init-from", help="start from this .keras model's weights (fresh optimizer and schedule)")
     p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("average", help="average the weights of a run's last checkpoints (SWA)")
+    p.add_argument("checkpoints", nargs="+", help=".keras checkpoints of one network")
+    p.add_argument("--out", required=True, help="where to write the averaged .keras model")
+    p.add_argument("--data", default=str(DEFAULT_DATA / "fer2013-train.npz"), help="faces for batch-norm statistics")
+    p.add_argument("--split")
+    p.add_argument("--limit", type=int)
+    p.set_defaults(func=cmd_average)
 
     p = sub.add_parser("evaluate", help="report on a model: accuracy, F1, recall, calibration, speed, peer")
     p.add_argument("--model", default="active", help="'active', a registered version, or a .keras file")

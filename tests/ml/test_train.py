@@ -54,3 +54,35 @@ def test_a_run_can_start_from_another_models_weights_with_a_fresh_schedule(fer_p
     assert all(np.array_equal(a, b) for a, b in zip(started.get_weights(), source.get_weights(), strict=True))
     # The recipe records where the run started from.
     assert json.loads((tmp_path / "warm" / "config.json").read_text())["init_from"] == str(base.best_path)
+
+
+def test_averaging_checkpoints_averages_weights_and_reestimates_batch_norm(fer_public: Path, tmp_path: Path) -> None:
+    import keras
+    import numpy as np
+
+    from ml.average import CheckpointMismatch, average_checkpoints
+    from ml.preprocessing import to_model_input
+
+    data = load(fer_public)
+    train_data, val_data = data.subset(128, seed=1), data.subset(64, seed=2)
+    first = train(train_data, val_data, tmp_path / "a", TINY, log=lambda _: None).best_path
+    second = train(train_data, val_data, tmp_path / "b", replace(TINY, seed=7), log=lambda _: None).best_path
+    bn_faces = data.subset(256, seed=3)
+
+    out = average_checkpoints([first, second], bn_faces, tmp_path / "avg.keras", batch_size=128, log=lambda _: None)
+
+    averaged, a, b = (keras.models.load_model(p, compile=False) for p in (out, first, second))
+    kernel = averaged.get_layer("s0_conv0").get_weights()[0]
+    assert np.allclose(
+        kernel, (a.get_layer("s0_conv0").get_weights()[0] + b.get_layer("s0_conv0").get_weights()[0]) / 2
+    )
+    # The first batch norm's moving mean is the mean of its inputs over the faces (two batches).
+    conv_out = keras.Model(averaged.input, averaged.get_layer("s0_conv0").output)
+    x = to_model_input(bn_faces.images)
+    expected = np.mean([conv_out(x[i : i + 128]).numpy().mean(axis=(0, 1, 2)) for i in (0, 128)], axis=0)
+    assert np.allclose(averaged.get_layer("s0_bn0").moving_mean.numpy(), expected, atol=1e-5)
+    assert np.isfinite(averaged.predict(x[:8], verbose=0)).all()
+
+    other = train(train_data, val_data, tmp_path / "c", replace(TINY, arch=ArchConfig(widths=(4, 8, 8, 8), dense=16)))
+    with pytest.raises(CheckpointMismatch):
+        average_checkpoints([first, other.best_path], bn_faces, tmp_path / "bad.keras", log=lambda _: None)
