@@ -179,6 +179,8 @@ def cmd_export(args: argparse.Namespace) -> int:
         training["epochs_done"] = training.pop("epoch")
         training["config"] = json.loads((run / "config.json").read_text())
         training["history"] = state["history"]
+    if args.notes:
+        training["notes"] = args.notes
     val = _load(args.val, args.val_split, args.limit, 0)
     info, report = export(
         keras_path,
@@ -292,6 +294,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--activate", action="store_true")
     p.add_argument("--no-int8", action="store_true", help="serve float32 even if int8 keeps accuracy")
+    p.add_argument("--notes", help="how the exported weights were made, for the model card (e.g. weight averaging)")
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("models", help="list registered model versions (* = active)")
