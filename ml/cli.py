@@ -84,6 +84,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "weight_decay": args.weight_decay,
                 "seed": args.seed,
                 "init_from": args.init_from,
+                "keep_last": args.keep_last,
             }.items()
             if v is not None
         },
@@ -255,6 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, help="use a seeded subset of this many training images")
     p.add_argument("--seed", type=int)
     p.add_argument("--init-from", help="start from this .keras model's weights (fresh optimizer and schedule)")
+    p.add_argument("--keep-last", type=int, help="also snapshot each of the last N epochs (for `ml average`)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("average", help="average the weights of a run's last checkpoints (SWA)")

@@ -48,6 +48,8 @@ class TrainConfig:
     seed: int = 1337
     # Warm start: a .keras model whose weights (not optimizer) the run starts from.
     init_from: str = ""
+    # Also snapshot each of the last N epochs (snapshot_XXX.keras), for `python -m ml average`.
+    keep_last: int = 0
     arch: ArchConfig = field(default_factory=ArchConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -208,7 +210,8 @@ def _progress_callback(cfg: TrainConfig, state: dict[str, Any], run_dir: Path, l
             row.update(epoch=epoch + 1, seconds=round(seconds, 1))
             state["history"].append(row)
             state["epoch"] = epoch + 1
-            if (epoch + 1) % cfg.cycle_epochs == 0:
+            in_tail = epoch + 1 > cfg.epochs - cfg.keep_last
+            if (epoch + 1) % cfg.cycle_epochs == 0 or in_tail:
                 self.model.save(run_dir / f"snapshot_{epoch + 1:03d}.keras")
             if val_acc > state["best_val_accuracy"]:
                 state["best_val_accuracy"], state["best_epoch"] = val_acc, epoch + 1

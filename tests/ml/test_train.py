@@ -48,6 +48,10 @@ def test_a_run_can_start_from_another_models_weights_with_a_fresh_schedule(fer_p
     warm_cfg = replace(TINY, epochs=0, init_from=str(base.best_path))  # no epochs: just the start point
 
     warm = train(train_data, val_data, tmp_path / "warm", warm_cfg, log=logs.append)
+    tail = train(
+        train_data, val_data, tmp_path / "tail", replace(TINY, epochs=3, cycle_epochs=3, keep_last=2), log=logs.append
+    )
+    assert sorted(p.name for p in tail.run_dir.glob("snapshot_*.keras")) == ["snapshot_002.keras", "snapshot_003.keras"]
 
     assert any(f"weights from {base.best_path}" in line for line in logs)
     started, source = keras.models.load_model(warm.best_path), keras.models.load_model(base.best_path)
