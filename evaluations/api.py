@@ -7,6 +7,7 @@ session of the company; API tokens see all sessions, and read-write tokens run t
 from __future__ import annotations
 
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -263,9 +264,8 @@ class AnalyseView(APIView):
         name = upload.name or "image"
         check_image_size(data, name, settings.EVALUATIONS_MAX_IMAGE_BYTES)
         try:
-            result = inference.analyse_image(
-                data, inference.Options(faces=serializer.validated_data["faces"], tta=tasks.UPLOAD_TTA)
-            )
+            options = replace(tasks.inference_options(live=False), faces=serializer.validated_data["faces"])
+            result = inference.analyse_image(data, options)
         except inference.ModelUnavailable:
             return Response(
                 {"detail": "The emotion model is not available; try again later.", "code": "model_unavailable"},

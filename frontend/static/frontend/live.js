@@ -223,13 +223,17 @@
     );
   }
 
-  function stopCamera() {
-    ended = true;
-    stopCapturing();
+  function releaseCamera() {
     if (stream) for (const track of stream.getTracks()) track.stop();
     stream = null;
     $("video").srcObject = null;
     $("camera-indicator").hidden = true;
+  }
+
+  function stopCamera() {
+    ended = true;
+    stopCapturing();
+    releaseCamera();
     if (socket && socket.readyState === WebSocket.OPEN) socket.close(1000);
   }
 
@@ -259,8 +263,7 @@
         notice_shown: true,
       });
     } catch (error) {
-      stopCamera();
-      ended = false;
+      releaseCamera();
       $("start").disabled = false;
       showError(`The session could not start: ${error.message}`);
       return;
@@ -279,12 +282,8 @@
     try {
       const detail = await api(sessionUrl(action));
       setStatus(detail.status);
-      if (detail.status === "finished") {
-        showGrade(detail.grade_detail || null);
-        stopCamera();
-      } else if (detail.status === "cancelled") {
-        stopCamera();
-      }
+      if (detail.status === "finished") showGrade(detail.grade_detail || null);
+      if (detail.status === "finished" || detail.status === "cancelled") stopCamera();
     } catch (error) {
       showError(error.message);
     }
@@ -298,7 +297,5 @@
   $("resume").addEventListener("click", () => control("resume"));
   $("finish").addEventListener("click", () => control("finish"));
   $("cancel").addEventListener("click", () => control("cancel"));
-  window.addEventListener("pagehide", () => {
-    if (stream) for (const track of stream.getTracks()) track.stop();
-  });
+  window.addEventListener("pagehide", releaseCamera);
 })();
