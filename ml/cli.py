@@ -12,7 +12,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from ml.average import CheckpointMismatch, average_checkpoints
 from ml.datasets import DatasetError, FaceCropper, LabelledImages, load
+from ml.ensemble import EnsembleMismatch, combine
 from ml.registry import RegistryError
 
 if TYPE_CHECKING:
@@ -201,10 +203,14 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_average(args: argparse.Namespace) -> int:
-    from ml.average import average_checkpoints
-
     bn_data = _load(args.data, args.split, args.limit, 0)
     out = average_checkpoints([Path(p) for p in args.checkpoints], bn_data, Path(args.out))
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_ensemble(args: argparse.Namespace) -> int:
+    out = combine([Path(p) for p in args.models], Path(args.out))
     print(f"wrote {out}")
     return 0
 
@@ -267,6 +273,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int)
     p.set_defaults(func=cmd_average)
 
+    p = sub.add_parser("ensemble", help="combine trained models into one that averages their logits")
+    p.add_argument("models", nargs="+", help=".keras models with the same input")
+    p.add_argument("--out", required=True, help="where to write the ensemble .keras model")
+    p.set_defaults(func=cmd_ensemble)
+
     p = sub.add_parser("evaluate", help="report on a model: accuracy, F1, recall, calibration, speed, peer")
     p.add_argument("--model", default="active", help="'active', a registered version, or a .keras file")
     p.add_argument("--data", default=str(DEFAULT_DATA / "fer2013-publictest.npz"))
@@ -314,6 +325,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (DatasetError, RegistryError) as exc:
+    except (DatasetError, RegistryError, CheckpointMismatch, EnsembleMismatch) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
