@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -109,17 +110,30 @@ def _compile(model: Any, cfg: TrainConfig, steps_per_epoch: int) -> None:
     )
 
 
-def _datasets(train: LabelledImages, val: LabelledImages, cfg: TrainConfig) -> tuple[Any, Any, int]:
+def stream_seed(cfg: TrainConfig, epochs_done: int) -> int:
+    """Seed of the shuffling, augmentation and dropout streams from this point of a run on.
+
+    One fixed seed would replay the same augmented batches in the same order after every
+    resume, and in every run started from another run's weights. The network had just fitted
+    exactly those batches: measured here, training accuracy jumped from 0.76 to 0.82-0.87 for
+    the 9 replayed epochs and fell back to 0.79 at the first new one. The seed therefore also
+    depends on the epochs already done and on the starting weights; it is still deterministic.
+    """
+    key = f"{cfg.seed}:{epochs_done}:{cfg.init_from}".encode()
+    return zlib.crc32(key) & 0x7FFFFFFF
+
+
+def _datasets(train: LabelledImages, val: LabelledImages, cfg: TrainConfig, seed: int) -> tuple[Any, Any, int]:
     import tensorflow as tf
 
-    augment = make_augmenter(cfg.augment, cfg.seed)
+    augment = make_augmenter(cfg.augment, seed)
     n = len(train)
     batch = min(cfg.batch_size, n)
     x = train.images[..., None]
     y = np.eye(NUM_CLASSES, dtype=np.float32)[train.labels]
     train_ds = (
         tf.data.Dataset.from_tensor_slices((x, y))
-        .shuffle(n, seed=cfg.seed, reshuffle_each_iteration=True)
+        .shuffle(n, seed=seed, reshuffle_each_iteration=True)
         .batch(batch, drop_remainder=True)  # ragged last batches crashed oneDNN here
         .map(lambda xb, yb: (augment(tf.cast(xb, tf.float32) / 255.0), yb), num_parallel_calls=1)
         .prefetch(2)
@@ -153,12 +167,15 @@ def train(
     config_file.write_text(json.dumps(cfg.as_dict(), indent=2))
 
     keras = _configure_tf(cfg.precision)
-    keras.utils.set_random_seed(cfg.seed)
-    train_ds, val_ds, steps = _datasets(train_data, val_data, cfg)
-
     state: dict[str, Any] = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
-    if state_file.exists() and last_path.exists():
+    resuming = state_file.exists() and last_path.exists()
+    if resuming:
         state = json.loads(state_file.read_text())
+    seed = stream_seed(cfg, state["epoch"])
+    keras.utils.set_random_seed(seed)
+    train_ds, val_ds, steps = _datasets(train_data, val_data, cfg, seed)
+
+    if resuming:
         model = keras.models.load_model(last_path)
         log(f"resuming {run_dir} after epoch {state['epoch']} (best {state['best_val_accuracy']:.4f})")
     else:

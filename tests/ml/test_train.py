@@ -8,7 +8,7 @@ import pytest
 
 from ml.datasets import load
 from ml.model import ArchConfig
-from ml.train import RunMismatch, TrainConfig, train
+from ml.train import RunMismatch, TrainConfig, _datasets, stream_seed, train
 
 TINY = TrainConfig(epochs=1, batch_size=64, cycle_epochs=1, arch=ArchConfig(widths=(4, 8, 8, 16), dense=16))
 
@@ -35,6 +35,22 @@ def test_a_tiny_run_trains_checkpoints_every_epoch_and_resumes_where_it_stopped(
 
     with pytest.raises(RunMismatch):
         train(train_data, val_data, run, replace(TINY, learning_rate=0.5))
+
+
+def test_resumed_and_warm_started_runs_draw_new_batches_instead_of_replaying_the_first_epochs(
+    fer_public: Path,
+) -> None:
+    import numpy as np
+
+    fresh, resumed = stream_seed(TINY, 0), stream_seed(TINY, 1)
+    warm = stream_seed(replace(TINY, init_from="models/x/model.keras"), 0)
+    assert len({fresh, resumed, warm}) == 3
+    assert stream_seed(TINY, 1) == resumed  # still deterministic
+
+    data = load(fer_public).subset(128, seed=1)
+    first_batch = [next(iter(_datasets(data, data, TINY, seed)[0]))[0].numpy() for seed in (fresh, resumed, fresh)]
+    assert not np.allclose(first_batch[0], first_batch[1])
+    assert np.array_equal(first_batch[0], first_batch[2])
 
 
 def test_a_run_can_start_from_another_models_weights_with_a_fresh_schedule(fer_public: Path, tmp_path: Path) -> None:
