@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from ml.average import CheckpointMismatch, average_checkpoints
 from ml.datasets import DatasetError, FaceCropper, LabelledImages, load
+from ml.distill import TeacherError
 from ml.ensemble import EnsembleMismatch, combine
 from ml.registry import RegistryError
 
@@ -87,6 +88,9 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "seed": args.seed,
                 "init_from": args.init_from,
                 "keep_last": args.keep_last,
+                "teacher": args.teacher,
+                "teacher_weight": args.teacher_weight,
+                "teacher_temperature": args.teacher_temperature,
             }.items()
             if v is not None
         },
@@ -263,6 +267,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--init-from", help="start from this .keras model's weights (fresh optimizer and schedule)")
     p.add_argument("--keep-last", type=int, help="also snapshot each of the last N epochs (for `ml average`)")
+    p.add_argument("--teacher", help="distil: mix this .keras model's probabilities into the labels")
+    p.add_argument("--teacher-weight", type=float, help="share of the teacher in the targets (default 0.5)")
+    p.add_argument("--teacher-temperature", type=float, help="softening of the teacher's logits (default 2)")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("average", help="average the weights of a run's last checkpoints (SWA)")
@@ -325,6 +332,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (DatasetError, RegistryError, CheckpointMismatch, EnsembleMismatch) as exc:
+    except (DatasetError, RegistryError, CheckpointMismatch, EnsembleMismatch, TeacherError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -23,10 +23,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from ml.augment import AugmentConfig, make_augmenter
 from ml.classes import NUM_CLASSES
 from ml.datasets import LabelledImages
+from ml.distill import cached_teacher_probabilities, soft_targets
 from ml.model import ArchConfig, build_model
 from ml.preprocessing import to_model_input
 
@@ -51,6 +53,11 @@ class TrainConfig:
     init_from: str = ""
     # Also snapshot each of the last N epochs (snapshot_XXX.keras), for `python -m ml average`.
     keep_last: int = 0
+    # Distillation (ml/distill.py): a .keras teacher whose softened probabilities are mixed
+    # into the labels with this weight.
+    teacher: str = ""
+    teacher_weight: float = 0.5
+    teacher_temperature: float = 2.0
     arch: ArchConfig = field(default_factory=ArchConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
 
@@ -123,14 +130,21 @@ def stream_seed(cfg: TrainConfig, epochs_done: int) -> int:
     return zlib.crc32(key) & 0x7FFFFFFF
 
 
-def _datasets(train: LabelledImages, val: LabelledImages, cfg: TrainConfig, seed: int) -> tuple[Any, Any, int]:
+def _datasets(
+    train: LabelledImages,
+    val: LabelledImages,
+    cfg: TrainConfig,
+    seed: int,
+    targets: npt.NDArray[np.float32] | None = None,
+) -> tuple[Any, Any, int]:
+    """Augmented training batches and PublicTest batches; ``targets`` replace one-hot labels."""
     import tensorflow as tf
 
     augment = make_augmenter(cfg.augment, seed)
     n = len(train)
     batch = min(cfg.batch_size, n)
     x = train.images[..., None]
-    y = np.eye(NUM_CLASSES, dtype=np.float32)[train.labels]
+    y = np.eye(NUM_CLASSES, dtype=np.float32)[train.labels] if targets is None else targets
     train_ds = (
         tf.data.Dataset.from_tensor_slices((x, y))
         .shuffle(n, seed=seed, reshuffle_each_iteration=True)
@@ -164,16 +178,24 @@ def train(
         wanted = {k: v for k, v in json.loads(json.dumps(cfg.as_dict())).items() if k not in extendable}
         if saved != wanted:
             raise RunMismatch(f"{run_dir} was started with another recipe; use a new --run directory")
+    keras = _configure_tf(cfg.precision)
+    # Before the recipe is written: a teacher that cannot be used leaves no run behind.
+    targets = None
+    if cfg.teacher:
+        teacher = cached_teacher_probabilities(
+            run_dir, Path(cfg.teacher), train_data, cfg.teacher_temperature, cfg.arch.input_size
+        )
+        targets = soft_targets(train_data.labels, teacher, cfg.teacher_weight)
+        log(f"soft targets from teacher {cfg.teacher} (weight {cfg.teacher_weight}, T {cfg.teacher_temperature})")
     config_file.write_text(json.dumps(cfg.as_dict(), indent=2))
 
-    keras = _configure_tf(cfg.precision)
     state: dict[str, Any] = {"epoch": 0, "best_val_accuracy": -1.0, "best_epoch": 0, "history": []}
     resuming = state_file.exists() and last_path.exists()
     if resuming:
         state = json.loads(state_file.read_text())
     seed = stream_seed(cfg, state["epoch"])
     keras.utils.set_random_seed(seed)
-    train_ds, val_ds, steps = _datasets(train_data, val_data, cfg, seed)
+    train_ds, val_ds, steps = _datasets(train_data, val_data, cfg, seed, targets)
 
     if resuming:
         model = keras.models.load_model(last_path)
