@@ -116,7 +116,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def _scorer(model: str) -> Scorer:
     """Resolve ``active``, a registered version name or a ``.keras`` file to a scorer."""
     from ml import registry
-    from ml.evaluate import keras_logits_fn
+    from ml.evaluate import Scorer, keras_logits_fn
     from ml.export import scorer_for
 
     if model.endswith(".keras") and Path(model).is_file():
@@ -134,7 +134,13 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     data = _load(args.data, args.split, args.limit, 0, crop_faces=not args.no_face_crop)
     scorer = _scorer(args.model)
     report = evaluate(
-        scorer, data, tta=args.tta, tta_mode=args.tta_mode, with_peer=not args.no_peer, with_timing=not args.no_timing
+        scorer,
+        data,
+        tta=args.tta,
+        tta_mode=args.tta_mode,
+        with_peer=not args.no_peer,
+        with_timing=not args.no_timing,
+        with_robustness=args.robustness,
     )
     if args.out:
         out = Path(args.out)
@@ -168,6 +174,16 @@ def _print_report(report: dict[str, Any]) -> None:
         print(
             f"peer {peer['name']}: accuracy {peer['accuracy']:.4f}  macro-F1 {peer['macro_f1']:.4f}  "
             f"ECE {peer['ece']:.4f}"
+        )
+    robust = report.get("robustness")
+    if robust:
+        print(f"accuracy under camera conditions (TTA {robust['tta']}; peer in brackets):")
+        print(
+            "  "
+            + "  ".join(
+                f"{name} {row['accuracy']:.3f}" + (f" [{row['peer_accuracy']:.3f}]" if "peer_accuracy" in row else "")
+                for name, row in robust["conditions"].items()
+            )
         )
 
 
@@ -296,6 +312,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", help="also write report.json and PNG plots into this directory")
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--no-timing", action="store_true")
+    p.add_argument(
+        "--robustness", action="store_true", help="also accuracy under camera-like conditions (ml/robustness.py)"
+    )
     p.add_argument(
         "--no-face-crop",
         action="store_true",

@@ -9,6 +9,7 @@ Steps:
    chosen TTA (``tta``), before and after temperature scaling.
 4. Time classification (single face and batched).
 5. Evaluate the peer (`fer`'s model) on the same images.
+6. Optionally, accuracy of both under camera-like conditions (``ml/robustness.py``).
 """
 
 from __future__ import annotations
@@ -159,6 +160,7 @@ def evaluate(
     with_peer: bool = True,
     with_timing: bool = True,
     view_logits_by_mode: dict[str, npt.NDArray[np.float32]] | None = None,
+    with_robustness: bool = False,
 ) -> dict[str, Any]:
     """Build the full report as a JSON-ready dict (see the module docstring for the steps).
 
@@ -202,6 +204,11 @@ def evaluate(
         report["speed"] = timing(scorer.logits, scorer.params)
     if with_peer:
         report["peer"] = evaluate_peer(data, with_timing)
+    if with_robustness:
+        from ml.robustness import robustness
+
+        # Camera conditions concern live frames, which average the mirror image.
+        report["robustness"] = robustness(scorer, data, "flip", with_peer)
     return report
 
 

@@ -89,7 +89,13 @@ def export(
         temperature = temperatures[tta_mode]
         scorer = replace(scorer, temperature=temperature, class_bias=bias, tta_temperatures=temperatures)
         report = evaluate(
-            scorer, val, tta=tta_mode != "none", tta_mode=tta_mode, with_peer=with_peer, view_logits_by_mode=logits
+            scorer,
+            val,
+            tta=tta_mode != "none",
+            tta_mode=tta_mode,
+            with_peer=with_peer,
+            view_logits_by_mode=logits,
+            with_robustness=True,
         )
         report["calibrated_on"] = val.source
         (staging / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -166,6 +172,23 @@ def _notes(training: dict[str, Any]) -> str:
     return f"\n- Exported weights: {notes}" if notes else ""
 
 
+def _robustness_section(report: dict[str, Any]) -> str:
+    robust = report.get("robustness")
+    if not robust:
+        return ""
+    rows = "\n".join(
+        f"| {name} | {_pct(row['accuracy'])} | {row['macro_f1']:.3f} | {_pct(row.get('peer_accuracy'))} |"
+        for name, row in robust["conditions"].items()
+    )
+    return f"""Under camera-like conditions (each face changed one way, `ml/robustness.py`; flip TTA):
+
+| condition | ours, accuracy | ours, macro-F1 | peer, accuracy |
+|---|---|---|---|
+{rows}
+
+"""
+
+
 def model_card(info: registry.ModelInfo, report: dict[str, Any]) -> str:
     """The model card: data, recipe, results, intended use, limits, licence."""
     training = info.extra.get("training", {})
@@ -224,6 +247,7 @@ Per class (TTA):
 |---|---|---|---|---|
 {rows}
 
+{_robustness_section(report)}
 Classifier speed ({info.serving.get("format")}): single face p50 {speed.get("single_face_ms_p50")} ms,
 batched {speed.get("batched_faces_per_s")} faces/s on the 2-core build machine.
 PublicTest was also used for model selection and calibration, so these numbers are optimistic;

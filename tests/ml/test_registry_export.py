@@ -46,7 +46,18 @@ def test_export_registers_a_calibrated_documented_version_and_activation_can_be_
     assert first.metrics["n"] == 200 and first.metrics["tta"] == "flip"
     assert set(first.metrics["accuracy_by_tta"]) == {"none", "flip"}
     assert set(first.checksums) >= {"model.keras", "model.onnx"}
-    assert "FER2013" in (first.path / "MODEL_CARD.md").read_text()
+    card = (first.path / "MODEL_CARD.md").read_text()
+    assert "FER2013" in card and "camera-like conditions" in card and "| low_res |" in card
+    assert set(report["robustness"]["conditions"]) == {
+        "clean",
+        "reframed",
+        "dark",
+        "low_contrast",
+        "blur",
+        "jpeg",
+        "noise",
+        "low_res",
+    }
     assert report["results"]["plain"]["ece_before_temperature"] >= 0
     with pytest.raises(registry.RegistryError, match="already exists"):
         export(tiny_keras, "tiny-1", val, with_peer=False)
