@@ -71,6 +71,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     cfg = TrainConfig()
     arch = cfg.arch
+    if args.camera_augment is not None:
+        cfg = replace(cfg, augment=replace(cfg.augment, camera_prob=args.camera_augment))
     if args.widths:
         arch = replace(arch, widths=tuple(int(w) for w in args.widths.split(",")))
     cfg = replace(
@@ -283,6 +285,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int)
     p.add_argument("--init-from", help="start from this .keras model's weights (fresh optimizer and schedule)")
     p.add_argument("--keep-last", type=int, help="also snapshot each of the last N epochs (for `ml average`)")
+    p.add_argument(
+        "--camera-augment", type=float, help="share of training faces degraded like a webcam's (default 0: off)"
+    )
     p.add_argument("--teacher", help="distil: mix this .keras model's probabilities into the labels")
     p.add_argument("--teacher-weight", type=float, help="share of the teacher in the targets (default 0.5)")
     p.add_argument("--teacher-temperature", type=float, help="softening of the teacher's logits (default 2)")

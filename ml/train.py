@@ -117,6 +117,15 @@ def _compile(model: Any, cfg: TrainConfig, steps_per_epoch: int) -> None:
     )
 
 
+def _with_defaults(saved: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
+    """``saved`` with the keys it lacks taken from ``defaults``, nested sections included."""
+    merged = dict(defaults)
+    for key, value in saved.items():
+        default = defaults.get(key)
+        merged[key] = _with_defaults(value, default) if isinstance(value, dict) and isinstance(default, dict) else value
+    return merged
+
+
 def stream_seed(cfg: TrainConfig, epochs_done: int) -> int:
     """Seed of the shuffling, augmentation and dropout streams from this point of a run on.
 
@@ -172,8 +181,9 @@ def train(
     if config_file.exists():
         # A run may be extended (more epochs, more patience); anything else is another recipe.
         extendable = {"epochs", "patience"}
-        # Keys added to the recipe after a run started take their defaults.
-        saved_cfg = {**json.loads(json.dumps(TrainConfig().as_dict())), **json.loads(config_file.read_text())}
+        # Keys added to the recipe after a run started take their defaults (which keep the
+        # behaviour of before they existed).
+        saved_cfg = _with_defaults(json.loads(config_file.read_text()), json.loads(json.dumps(TrainConfig().as_dict())))
         saved = {k: v for k, v in saved_cfg.items() if k not in extendable}
         wanted = {k: v for k, v in json.loads(json.dumps(cfg.as_dict())).items() if k not in extendable}
         if saved != wanted:

@@ -106,3 +106,18 @@ def test_averaging_checkpoints_averages_weights_and_reestimates_batch_norm(fer_p
     other = train(train_data, val_data, tmp_path / "c", replace(TINY, arch=ArchConfig(widths=(4, 8, 8, 8), dense=16)))
     with pytest.raises(CheckpointMismatch):
         average_checkpoints([first, other.best_path], bn_faces, tmp_path / "bad.keras", log=lambda _: None)
+
+
+def test_a_run_started_before_newer_recipe_keys_existed_still_resumes(fer_public: Path, tmp_path: Path) -> None:
+    data = load(fer_public)
+    train_data, val_data = data.subset(128, seed=1), data.subset(64, seed=2)
+    run = tmp_path / "run"
+    train(train_data, val_data, run, TINY, log=lambda _: None)
+    recipe = json.loads((run / "config.json").read_text())
+    del recipe["teacher"], recipe["augment"]["camera_prob"]  # as written before these existed
+    (run / "config.json").write_text(json.dumps(recipe))
+    logs: list[str] = []
+
+    resumed = train(train_data, val_data, run, replace(TINY, epochs=2), log=logs.append)
+
+    assert resumed.epochs_done == 2 and any("after epoch 1" in line for line in logs)
