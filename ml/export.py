@@ -167,6 +167,20 @@ def _schedule(recipe: dict[str, Any]) -> str:
     return schedule
 
 
+def _extras(recipe: dict[str, Any]) -> str:
+    """Recipe options that only some runs use: webcam degradation, distillation."""
+    parts = []
+    camera = float(recipe.get("augment", {}).get("camera_prob", 0.0))
+    if camera > 0:
+        parts.append(f"\n- Webcam degradation (lower resolution, blur or noise) on {camera:.0%} of training faces.")
+    if recipe.get("teacher"):
+        parts.append(
+            f"\n- Distilled from `{recipe['teacher']}`: targets mix the label and the teacher's probabilities "
+            f"(weight {recipe.get('teacher_weight')}, temperature {recipe.get('teacher_temperature')})."
+        )
+    return "".join(parts)
+
+
 def _notes(training: dict[str, Any]) -> str:
     notes = str(training.get("notes", "")).strip()
     return f"\n- Exported weights: {notes}" if notes else ""
@@ -223,7 +237,8 @@ FER2013 emotions out ({", ".join(info.classes)}).
   {recipe.get("batch_size")}, {training.get("epochs_done", "?")} epochs (best on PublicTest at epoch
   {training.get("best_epoch", "?")}).{_notes(training)}
 - Augmentation: flips, rotations (±{recipe.get("augment", {}).get("rotation_degrees")}°), zoom, random
-  crops, brightness/contrast, cutout. No class weighting; a class whose recall falls under 0.40
+  crops, brightness/contrast, cutout.{_extras(recipe)}
+- No class weighting; a class whose recall falls under 0.40
   (in practice the rare `disgust`) gets a post-hoc logit offset fitted on PublicTest (class_bias
   below; all zero when no class needed one).
 - Calibration: temperature fitted on PublicTest for each test-time augmentation mode

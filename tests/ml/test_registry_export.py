@@ -138,3 +138,14 @@ def test_rolling_back_skips_versions_deleted_since_they_were_active(tmp_path: Pa
     shutil.rmtree(tmp_path / "new")
     with pytest.raises(registry.RegistryError, match="no previous"):
         registry.restore_previous(tmp_path)
+
+
+def test_the_model_card_names_distillation_and_webcam_degradation_only_when_the_recipe_used_them() -> None:
+    from ml.export import _extras
+
+    used = _extras(
+        {"augment": {"camera_prob": 0.3}, "teacher": "runs/t.keras", "teacher_weight": 0.5, "teacher_temperature": 2.0}
+    )
+    assert "30% of training faces" in used and "`runs/t.keras`" in used and "weight 0.5" in used
+    assert _extras({"augment": {"camera_prob": 0.0}, "teacher": ""}) == ""
+    assert _extras({}) == ""
