@@ -68,6 +68,10 @@ def test_a_run_can_start_from_another_models_weights_with_a_fresh_schedule(fer_p
         train_data, val_data, tmp_path / "tail", replace(TINY, epochs=3, cycle_epochs=3, keep_last=2), log=logs.append
     )
     assert sorted(p.name for p in tail.run_dir.glob("snapshot_*.keras")) == ["snapshot_002.keras", "snapshot_003.keras"]
+    # Snapshots are for averaging: saved without the optimizer's slots that only last.keras needs.
+    assert not keras.models.load_model(tail.run_dir / "snapshot_003.keras").compiled
+    assert not keras.models.load_model(tail.best_path).compiled
+    assert keras.models.load_model(tail.run_dir / "last.keras").compiled  # resuming needs the optimizer
 
     assert any(f"weights from {base.best_path}" in line for line in logs)
     started, source = keras.models.load_model(warm.best_path), keras.models.load_model(base.best_path)
