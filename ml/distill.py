@@ -26,7 +26,7 @@ import numpy.typing as npt
 from ml.classes import NUM_CLASSES
 from ml.datasets import LabelledImages
 from ml.preprocessing import PreprocessParams, tta_views
-from ml.registry import calibrated_softmax, sha256
+from ml.registry import sha256
 
 CACHE_FILE = "teacher_targets.npz"
 CHUNK = 2048
@@ -43,7 +43,7 @@ def teacher_probabilities(
     """The teacher's probabilities at ``temperature``, averaged over the ``mode`` TTA views."""
     import keras
 
-    from ml.evaluate import keras_logits_fn
+    from ml.evaluate import keras_logits_fn, probabilities
 
     model = keras.models.load_model(teacher, compile=False)
     shape = tuple(model.input_shape[1:])
@@ -57,7 +57,7 @@ def teacher_probabilities(
     out = np.zeros((len(faces48), NUM_CLASSES), np.float32)
     for start in range(0, len(faces48), CHUNK):
         views = tta_views(faces48[start : start + CHUNK], mode, params)
-        out[start : start + CHUNK] = np.mean([calibrated_softmax(logits(v), temperature) for v in views], axis=0)
+        out[start : start + CHUNK] = probabilities(np.stack([logits(v) for v in views]), temperature, None)
     return out
 
 
