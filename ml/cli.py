@@ -86,6 +86,7 @@ def cmd_train(args: argparse.Namespace) -> int:
                 "cycle_epochs": args.cycle_epochs,
                 "learning_rate": args.learning_rate,
                 "optimizer": args.optimizer,
+                "precision": args.precision,
                 "weight_decay": args.weight_decay,
                 "seed": args.seed,
                 "init_from": args.init_from,
@@ -280,6 +281,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--optimizer", choices=["sgd", "adamw"])
     p.add_argument("--weight-decay", type=float)
+    p.add_argument(
+        "--precision",
+        choices=["float32", "mixed_bfloat16"],
+        help="compute precision (default float32); bfloat16 pays off only on CPUs that run it natively: time both",
+    )
     p.add_argument("--widths", help="conv widths per stage, e.g. 32,64,128,256")
     p.add_argument("--limit", type=int, help="use a seeded subset of this many training images")
     p.add_argument("--seed", type=int)

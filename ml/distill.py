@@ -65,13 +65,26 @@ def soft_targets(
     labels: npt.NDArray[np.int64], teacher: npt.NDArray[np.float32], weight: float
 ) -> npt.NDArray[np.float32]:
     """``(1 - weight) * one_hot(labels) + weight * teacher``."""
-    if not 0.0 <= weight <= 1.0:
-        raise TeacherError(f"the teacher's weight must be in [0, 1], got {weight}")
+    _check_weight(weight)
     if teacher.shape != (len(labels), NUM_CLASSES):
         raise TeacherError(f"teacher probabilities have shape {teacher.shape}, expected ({len(labels)}, 7)")
     one_hot = np.eye(NUM_CLASSES, dtype=np.float32)[labels]
     mixed: npt.NDArray[np.float32] = ((1.0 - weight) * one_hot + weight * teacher).astype(np.float32)
     return mixed
+
+
+def _check_weight(weight: float) -> None:
+    if not 0.0 <= weight <= 1.0:
+        raise TeacherError(f"the teacher's weight must be in [0, 1], got {weight}")
+
+
+def teacher_targets(
+    run_dir: Path, teacher: Path, data: LabelledImages, weight: float, temperature: float, input_size: int
+) -> npt.NDArray[np.float32]:
+    """The soft training targets of a run with a teacher, every setting checked before the teacher runs."""
+    _check_weight(weight)
+    probs = cached_teacher_probabilities(run_dir, teacher, data, temperature, input_size)
+    return soft_targets(data.labels, probs, weight)
 
 
 def cached_teacher_probabilities(

@@ -28,7 +28,7 @@ import numpy.typing as npt
 from ml.augment import AugmentConfig, make_augmenter
 from ml.classes import NUM_CLASSES
 from ml.datasets import LabelledImages
-from ml.distill import cached_teacher_probabilities, soft_targets
+from ml.distill import teacher_targets
 from ml.model import ArchConfig, build_model
 from ml.preprocessing import to_model_input
 
@@ -46,7 +46,8 @@ class TrainConfig:
     weight_decay: float = 0.05
     label_smoothing: float = 0.1
     patience: int = 60
-    # bfloat16 was 10x slower than float32 on the AVX2-only EPYC we train on (no AVX-512 BF16).
+    # Machine-dependent, so float32 unless asked: mixed_bfloat16 was 10x slower on an AVX2-only
+    # EPYC, 2x slower on a Xeon with AVX-512 BF16, and 1.6x faster on a Zen 4 EPYC (README).
     precision: str = "float32"
     seed: int = 1337
     # Warm start: a .keras model whose weights (not optimizer) the run starts from.
@@ -79,7 +80,7 @@ class RunMismatch(Exception):
     """The run directory holds a different recipe than the one asked for."""
 
 
-def _configure_tf(precision: str) -> Any:
+def _configure_tf() -> Any:
     # oneDNN crashed on thin strided convs and ragged training batches on some CPUs; the
     # network has no 1x1 stride-2 convs and training batches drop the remainder.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -87,7 +88,6 @@ def _configure_tf(precision: str) -> Any:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
     import keras
 
-    keras.mixed_precision.set_global_policy(precision)
     return keras
 
 
@@ -174,7 +174,24 @@ def train(
     cfg: TrainConfig = TrainConfig(),
     log: Callable[[str], None] = print,
 ) -> TrainResult:
-    """Train (or resume) the run in ``run_dir`` and return where its best model is."""
+    """Train (or resume) the run in ``run_dir`` and return where its best model is.
+
+    The recipe's precision policy holds for the run only; the caller's is restored after it.
+    """
+    keras = _configure_tf()
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(cfg.precision)
+    try:
+        return _train(train_data, val_data, run_dir, cfg, log)
+    finally:
+        keras.mixed_precision.set_global_policy(previous)
+
+
+def _train(
+    train_data: LabelledImages, val_data: LabelledImages, run_dir: Path, cfg: TrainConfig, log: Callable[[str], None]
+) -> TrainResult:
+    import keras
+
     run_dir.mkdir(parents=True, exist_ok=True)
     config_file, state_file = run_dir / "config.json", run_dir / "state.json"
     last_path, best_path = run_dir / "last.keras", run_dir / "best.keras"
@@ -188,14 +205,12 @@ def train(
         wanted = {k: v for k, v in json.loads(json.dumps(cfg.as_dict())).items() if k not in extendable}
         if saved != wanted:
             raise RunMismatch(f"{run_dir} was started with another recipe; use a new --run directory")
-    keras = _configure_tf(cfg.precision)
     # Before the recipe is written: a teacher that cannot be used leaves no run behind.
     targets = None
     if cfg.teacher:
-        teacher = cached_teacher_probabilities(
-            run_dir, Path(cfg.teacher), train_data, cfg.teacher_temperature, cfg.arch.input_size
+        targets = teacher_targets(
+            run_dir, Path(cfg.teacher), train_data, cfg.teacher_weight, cfg.teacher_temperature, cfg.arch.input_size
         )
-        targets = soft_targets(train_data.labels, teacher, cfg.teacher_weight)
         log(f"soft targets from teacher {cfg.teacher} (weight {cfg.teacher_weight}, T {cfg.teacher_temperature})")
     config_file.write_text(json.dumps(cfg.as_dict(), indent=2))
 
@@ -229,7 +244,7 @@ def train(
             verbose=0,
         )
     if not best_path.exists():
-        _save_without_optimizer(model, best_path)
+        _save_without_optimizer(model, best_path, cfg.arch)
     return TrainResult(
         run_dir=run_dir,
         best_path=best_path,
@@ -240,16 +255,22 @@ def train(
     )
 
 
-def _save_without_optimizer(model: Any, path: Path) -> None:
-    """Save the network alone: a third of the size with AdamW's two slots per weight.
+def _save_without_optimizer(model: Any, path: Path, arch: ArchConfig) -> None:
+    """Save the network alone, in float32: a third of the size with AdamW's two slots per weight.
 
     Only ``last.keras`` keeps the optimizer (to resume); best and snapshot models are for
-    export and weight averaging.
+    export and weight averaging, so a mixed-precision run's saved models compute in float32
+    like every other version (the weights themselves are float32 under either policy).
     """
     import keras
 
     # Not keras.models.clone_model: it compiles the clone with the original's optimizer.
-    network = keras.Model.from_config(model.get_config())
+    policy = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy("float32")
+    try:
+        network = build_model(arch)
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
     network.set_weights(model.get_weights())
     network.save(path)
 
@@ -275,10 +296,10 @@ def _progress_callback(cfg: TrainConfig, state: dict[str, Any], run_dir: Path, l
             state["epoch"] = epoch + 1
             in_tail = epoch + 1 > cfg.epochs - cfg.keep_last
             if (epoch + 1) % cfg.cycle_epochs == 0 or in_tail:
-                _save_without_optimizer(self.model, run_dir / f"snapshot_{epoch + 1:03d}.keras")
+                _save_without_optimizer(self.model, run_dir / f"snapshot_{epoch + 1:03d}.keras", cfg.arch)
             if val_acc > state["best_val_accuracy"]:
                 state["best_val_accuracy"], state["best_epoch"] = val_acc, epoch + 1
-                _save_without_optimizer(self.model, run_dir / "best.keras")
+                _save_without_optimizer(self.model, run_dir / "best.keras", cfg.arch)
             # Write the model first, then the state: a crash in between only repeats an epoch.
             self.model.save(run_dir / "last.keras.tmp.keras")
             os.replace(run_dir / "last.keras.tmp.keras", run_dir / "last.keras")

@@ -8,7 +8,7 @@ import pytest
 
 from ml.cli import main
 from ml.datasets import load
-from ml.distill import CACHE_FILE, TeacherError, cached_teacher_probabilities, soft_targets
+from ml.distill import CACHE_FILE, TeacherError, cached_teacher_probabilities, soft_targets, teacher_targets
 from ml.model import ArchConfig, build_model
 from ml.train import TrainConfig, _datasets, train
 
@@ -91,3 +91,12 @@ def test_a_teacher_for_another_input_size_or_a_missing_one_is_refused_by_name(fe
     )
     assert code == 2
     assert not (tmp_path / "run" / "config.json").exists()
+
+
+def test_a_bad_teacher_weight_is_refused_before_the_teacher_labels_any_face(fer_public: Path, tmp_path: Path) -> None:
+    data = load(fer_public).subset(32, seed=1)
+    teacher = _teacher(tmp_path / "teacher.keras")
+
+    with pytest.raises(TeacherError, match="weight"):
+        teacher_targets(tmp_path, teacher, data, 1.5, 2.0, 40)
+    assert not (tmp_path / CACHE_FILE).exists()

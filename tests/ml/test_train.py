@@ -125,3 +125,27 @@ def test_a_run_started_before_newer_recipe_keys_existed_still_resumes(fer_public
     resumed = train(train_data, val_data, run, replace(TINY, epochs=2), log=logs.append)
 
     assert resumed.epochs_done == 2 and any("after epoch 1" in line for line in logs)
+
+
+def test_a_bfloat16_run_resumes_in_bfloat16_and_saves_float32_models_for_export(
+    fer_public: Path, tmp_path: Path
+) -> None:
+    import keras
+    import numpy as np
+
+    data = load(fer_public)
+    train_data, val_data = data.subset(192, seed=1), data.subset(64, seed=2)
+    run = tmp_path / "run"
+    cfg = replace(TINY, precision="mixed_bfloat16", keep_last=1)
+
+    train(train_data, val_data, run, cfg, log=lambda _: None)
+    train(train_data, val_data, run, replace(cfg, epochs=2), log=lambda _: None)
+
+    # The run leaves the caller's policy as it found it.
+    assert keras.mixed_precision.global_policy().name == "float32"
+    assert keras.models.load_model(run / "last.keras").layers[1].dtype_policy.name == "mixed_bfloat16"
+    for saved in ("best.keras", "snapshot_002.keras"):
+        model = keras.models.load_model(run / saved, compile=False)
+        assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+        assert all(w.dtype == np.float32 for w in model.get_weights())
+    assert json.loads((run / "config.json").read_text())["precision"] == "mixed_bfloat16"
