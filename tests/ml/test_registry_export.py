@@ -35,7 +35,7 @@ def test_export_registers_a_calibrated_documented_version_and_activation_can_be_
     first, report = export(tiny_keras, "tiny-1", val, tta_mode="flip", with_peer=False)
     assert {
         "model.keras",
-        "model.onnx",
+        first.serving["file"],
         "metadata.json",
         "MODEL_CARD.md",
         "report.json",
@@ -45,7 +45,9 @@ def test_export_registers_a_calibrated_documented_version_and_activation_can_be_
     assert 0.25 <= first.temperature <= 8.0
     assert first.metrics["n"] == 200 and first.metrics["tta"] == "flip"
     assert set(first.metrics["accuracy_by_tta"]) == {"none", "flip"}
-    assert set(first.checksums) >= {"model.keras", "model.onnx"}
+    # Only the served graph ships next to model.keras; int8 parity was measured against float32.
+    assert set(first.checksums) == {"model.keras", first.serving["file"]}
+    assert {"float32_accuracy", "int8_accuracy", "argmax_agreement"} <= set(first.serving["int8_parity"])
     card = (first.path / "MODEL_CARD.md").read_text()
     assert "FER2013" in card and "camera-like conditions" in card and "| low_res |" in card
     assert set(report["robustness"]["conditions"]) == {
@@ -109,7 +111,7 @@ def test_a_tampered_model_file_cannot_be_activated(tiny_keras: Path, fer_public:
     info, _ = export(
         tiny_keras, "tiny-x", load(fer_public).subset(64, seed=6), tta_mode="none", with_peer=False, root=tmp_path
     )
-    (info.path / "model.onnx").write_bytes(b"tampered")
+    (info.path / info.serving["file"]).write_bytes(b"tampered")
     with pytest.raises(registry.RegistryError, match="checksum"):
         registry.activate("tiny-x", tmp_path)
     assert not (tmp_path / "ACTIVE").exists()
