@@ -216,6 +216,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         training=training,
         with_peer=not args.no_peer,
         quantize=not args.no_int8,
+        keep_keras=not args.serving_only,
     )
     _print_report(report)
     print(f"registered {info.version} in {info.path}")
@@ -344,6 +345,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-peer", action="store_true")
     p.add_argument("--activate", action="store_true")
     p.add_argument("--no-int8", action="store_true", help="serve float32 even if int8 keeps accuracy")
+    p.add_argument(
+        "--serving-only",
+        action="store_true",
+        help="ship the serving graph without model.keras (an ensemble of registered versions: see --notes)",
+    )
     p.add_argument("--notes", help="how the exported weights were made, for the model card (e.g. weight averaging)")
     p.set_defaults(func=cmd_export)
 

@@ -54,8 +54,13 @@ def export(
     training: dict[str, Any] | None = None,
     with_peer: bool = True,
     quantize: bool = True,
+    keep_keras: bool = True,
 ) -> tuple[registry.ModelInfo, dict[str, Any]]:
-    """Register ``keras_path`` as ``version`` (not activated) and return it with its report."""
+    """Register ``keras_path`` as ``version`` (not activated) and return it with its report.
+
+    ``keep_keras=False`` ships the serving graph alone: for an ensemble of registered versions,
+    whose ``.keras`` files are already in the registry and rebuild it with ``ml ensemble``.
+    """
     from ml.serving import convert
 
     root = root or registry.model_dir()
@@ -109,6 +114,9 @@ def export(
         if "peer" in report:
             metrics["peer_accuracy"] = report["peer"].get("accuracy")
         info = replace(info, temperature=temperature, class_bias=bias, metrics=metrics, tta_temperatures=temperatures)
+        if not keep_keras:
+            (staging / "model.keras").unlink()
+            info = replace(info, keras_file="")
         (staging / "MODEL_CARD.md").write_text(model_card(info, report))
         info = registry.write_info(info)
         staging.rename(target)

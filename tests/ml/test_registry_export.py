@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from ml import registry
@@ -151,3 +152,25 @@ def test_the_model_card_names_distillation_and_webcam_degradation_only_when_the_
     assert "30% of training faces" in used and "`runs/t.keras`" in used and "weight 0.5" in used
     assert _extras({"augment": {"camera_prob": 0.0}, "teacher": ""}) == ""
     assert _extras({}) == ""
+
+
+def test_a_serving_only_version_ships_no_keras_file_and_still_activates(
+    tiny_keras: Path, fer_public: Path, tmp_path: Path
+) -> None:
+    from ml.serving import ServingModel
+
+    info, _ = export(
+        tiny_keras,
+        "tiny-serving",
+        load(fer_public).subset(64, seed=7),
+        tta_mode="none",
+        with_peer=False,
+        root=tmp_path,
+        keep_keras=False,
+    )
+
+    assert not (info.path / "model.keras").exists() and info.keras_file == ""
+    assert set(info.checksums) == {info.serving["file"]}
+    registry.activate("tiny-serving", tmp_path)
+    served = ServingModel.load(registry.get("tiny-serving", tmp_path), threads=1)
+    assert served.logits(np.zeros((2, 40, 40, 1), np.float32)).shape == (2, 7)
