@@ -17,7 +17,8 @@ import json
 import os
 import time
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -80,15 +81,13 @@ class RunMismatch(Exception):
     """The run directory holds a different recipe than the one asked for."""
 
 
-def _configure_tf() -> Any:
+def _configure_tf() -> None:
+    """Set TensorFlow's environment; it is read once, when TensorFlow is first imported."""
     # oneDNN crashed on thin strided convs and ragged training batches on some CPUs; the
     # network has no 1x1 stride-2 convs and training batches drop the remainder.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     # oneDNN is off by default on AMD CPUs; on this EPYC it trains 1.6x faster than Eigen.
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
-    import keras
-
-    return keras
 
 
 def _compile(model: Any, cfg: TrainConfig, steps_per_epoch: int) -> None:
@@ -178,11 +177,20 @@ def train(
 
     The recipe's precision policy holds for the run only; the caller's is restored after it.
     """
-    keras = _configure_tf()
-    previous = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy(cfg.precision)
-    try:
+    _configure_tf()
+    with _precision(cfg.precision):
         return _train(train_data, val_data, run_dir, cfg, log)
+
+
+@contextmanager
+def _precision(policy: str) -> Iterator[None]:
+    """Keras's global precision policy set to ``policy`` inside the block only."""
+    import keras
+
+    previous = keras.mixed_precision.global_policy()
+    keras.mixed_precision.set_global_policy(policy)
+    try:
+        yield
     finally:
         keras.mixed_precision.set_global_policy(previous)
 
@@ -262,15 +270,10 @@ def _save_without_optimizer(model: Any, path: Path, arch: ArchConfig) -> None:
     export and weight averaging, so a mixed-precision run's saved models compute in float32
     like every other version (the weights themselves are float32 under either policy).
     """
-    import keras
-
-    # Not keras.models.clone_model: it compiles the clone with the original's optimizer.
-    policy = keras.mixed_precision.global_policy()
-    keras.mixed_precision.set_global_policy("float32")
-    try:
+    # A fresh float32 build, not keras.models.clone_model: that keeps the training policy and
+    # compiles the clone with the original's optimizer.
+    with _precision("float32"):
         network = build_model(arch)
-    finally:
-        keras.mixed_precision.set_global_policy(policy)
     network.set_weights(model.get_weights())
     network.save(path)
 
