@@ -42,7 +42,7 @@ def audit(
 ) -> AuditEvent:
     """Append an audit row. Call inside the action's transaction."""
     target_id = getattr(target, "public_id", None) or target.pk
-    return AuditEvent.unscoped_objects.create(
+    return AuditEvent.objects.create(
         company=company,
         actor_user=actor.user,
         actor_token=actor.token,
@@ -173,6 +173,7 @@ def find_invitation(secret: str) -> Invitation | None:
     """Look an invitation up by its secret, whatever its company (the secret is the credential)."""
     if not secret or len(secret) > 100:
         return None
+    # Unscoped: the company is not known yet; the secret's hash is what finds (and authorises) the row.
     return Invitation.unscoped_objects.select_related("company").filter(token_hash=hash_secret(secret)).first()
 
 
@@ -207,9 +208,11 @@ def accept_invitation(*, secret: str, user: User) -> Membership:
         raise ActionConflict(f"You are already a member of {company.name}.", code="already_member")
     now = timezone.now()
     # Two concurrent accepts: only one update matches the still-pending row.
-    claimed = Invitation.unscoped_objects.filter(
-        pk=invitation.pk, accepted_at=None, revoked_at=None, expires_at__gt=now
-    ).update(accepted_at=now, accepted_by=user)
+    claimed = (
+        Invitation.objects.for_company(company)
+        .filter(pk=invitation.pk, accepted_at=None, revoked_at=None, expires_at__gt=now)
+        .update(accepted_at=now, accepted_by=user)
+    )
     if not claimed:
         raise ActionConflict("This invitation has already been used.", code="invitation_used")
     try:
@@ -227,7 +230,7 @@ def accept_invitation(*, secret: str, user: User) -> Membership:
 def revoke_invitation(*, actor: Actor, invitation: Invitation) -> Invitation:
     """Revoke a pending invitation."""
     _require_role(actor, Role.ADMIN, "revoke invitations")
-    locked = Invitation.unscoped_objects.select_for_update().get(pk=invitation.pk)
+    locked = Invitation.objects.for_company_id(invitation.company_id).select_for_update().get(pk=invitation.pk)
     status = locked.status()
     if status != "pending":
         raise ActionConflict(f"Only pending invitations can be revoked; this one is {status}.", code="not_pending")
@@ -303,7 +306,9 @@ def create_api_token(*, actor: Actor, company: Company, name: str, scope: TokenS
 def revoke_api_token(*, actor: Actor, token: ApiToken) -> ApiToken:
     """Revoke a token; requests with it get 401 from then on."""
     _require_role(actor, Role.ADMIN, "revoke API tokens")
-    locked = ApiToken.unscoped_objects.select_for_update().select_related("company").get(pk=token.pk)
+    locked = (
+        ApiToken.objects.for_company_id(token.company_id).select_for_update().select_related("company").get(pk=token.pk)
+    )
     if locked.revoked_at is not None:
         raise ActionConflict("This token is already revoked.", code="already_revoked")
     locked.revoked_at = timezone.now()
@@ -320,7 +325,7 @@ def touch_api_token(token: ApiToken) -> None:
     now = timezone.now()
     if token.last_used_at is not None and now - token.last_used_at < TOKEN_TOUCH_INTERVAL:
         return
-    ApiToken.unscoped_objects.filter(pk=token.pk).update(last_used_at=now)
+    ApiToken.objects.for_company_id(token.company_id).filter(pk=token.pk).update(last_used_at=now)
     token.last_used_at = now
 
 

@@ -36,6 +36,7 @@ class ApiTokenAuthentication(BaseAuthentication):
                 f"Malformed API token: expected '{ApiToken.PREFIX}' and 43 characters."
             )
         # Lookup by hash: the token may belong to any company, it is the credential itself.
+        # Unscoped: authentication is how the company becomes known; the secret's hash finds the row.
         token = ApiToken.unscoped_objects.select_related("company").filter(key_hash=hash_secret(secret)).first()
         if token is None:
             raise exceptions.AuthenticationFailed("Unknown API token.")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -89,15 +90,21 @@ class User(AbstractUser):
         return self.email
 
 
+RUBRIC_CHECKS: list[Callable[[Any], None]] = []
+"""Checks a company's ``grading_rubric`` must pass, each raising ``ValueError`` with a message.
+
+The grading rules belong to ``evaluations``, which registers its check here when its app is
+ready: ``accounts`` imports no other app.
+"""
+
+
 def validate_grading_rubric(value: Any) -> None:
     """Refuse a rubric sessions could not grade with when it is saved, not at the next session."""
-    # evaluations.grading is a pure module (no models), so there is no import cycle.
-    from evaluations.grading import Rubric, RubricError
-
-    try:
-        Rubric.from_json(value)
-    except RubricError as error:
-        raise ValidationError(str(error), code="rubric") from None
+    for check in RUBRIC_CHECKS:
+        try:
+            check(value)
+        except ValueError as error:
+            raise ValidationError(str(error), code="rubric") from None
 
 
 class Company(models.Model):
@@ -124,7 +131,7 @@ class Company(models.Model):
 
 
 class CompanyOwned(models.Model):
-    """Abstract base of tenant-owned rows: a company and fail-closed managers.
+    """Abstract base of tenant-owned rows: a company and managers that refuse unscoped queries.
 
     ``Model.objects.for_company(company)`` is the way in; ``Model.unscoped_objects`` is the
     escape hatch for admin jobs. The reverse accessor is disabled on purpose so that nothing

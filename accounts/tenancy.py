@@ -4,8 +4,9 @@ How another app uses it (e.g. evaluations):
 
 1. Models: inherit ``accounts.models.CompanyOwned`` (adds ``company`` and the managers), or
    declare ``company = ForeignKey(Company)``, ``objects = CompanyScopedManager()`` and
-   ``unscoped_objects = models.Manager()``. ``Model.objects.all()`` is always empty; use
-   ``Model.objects.for_company(company)``.
+   ``unscoped_objects = models.Manager()``. A query through ``Model.objects`` without a company
+   raises ``TenancyError``; use ``Model.objects.for_company(company)`` (``for_company_id(id)``
+   in workers).
 2. API: subclass ``CompanyScopedViewSet`` (plus DRF mixins), set ``model`` and
    ``minimum_role`` (per HTTP method), and implement ``base_queryset(company)``.
    ``get_queryset``/``get_object`` are final: they always add ``company=<the request's company>``,

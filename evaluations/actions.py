@@ -1,101 +1,32 @@
-"""Every state change of evaluation sessions: atomic, audited, fan-out only on commit.
+"""The user-facing state changes of evaluation sessions: atomic, audited, fan-out only on commit.
 
-Per-frame bookkeeping (``record_observations``, ``count_live_frames``, video progress) is not
-written to the audit log: a live session produces several frames a second and the observations
-are the data itself. The actions that change what a session *is* (start, pause, resume, finish,
-cancel, uploads) are audited.
+Start, pause, resume, finish, cancel and uploads change what a session *is* and are audited.
+The worker's per-frame bookkeeping lives in ``evaluations.recording``, retention in
+``evaluations.retention``, reads in ``evaluations.selectors``, websocket messages in
+``evaluations.protocol`` and task enqueueing in ``evaluations.queue``.
 """
 
 from __future__ import annotations
 
-import base64
-import functools
-import logging
 import shutil
-import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
-from django.db import connection, transaction
-from django.db.models import F, Max, QuerySet
-from django.db.models.functions import Coalesce
+from django.db import transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.actions import audit
 from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
 from accounts.models import Actor, Company, Membership, Role, User
-from evaluations import grading
-from evaluations.models import (
-    Channel,
-    EvaluationSession,
-    FrameOutcome,
-    Observation,
-    RubricVersion,
-    SessionFrame,
-    Status,
-    VideoStatus,
-    company_group,
-    session_group,
-)
-from evaluations.realtime import push
-
-log = logging.getLogger(__name__)
+from evaluations import grading, protocol, queue
+from evaluations.models import Channel, EvaluationSession, RubricVersion, Status, VideoStatus
+from evaluations.selectors import grade_summary, running_grade
 
 SYSTEM = Actor()
-
-
-# --- Reading helpers ---------------------------------------------------------------------------
-
-
-def visible_sessions(company: Company, role: Role, user: User | None) -> QuerySet[EvaluationSession]:
-    """Sessions the caller may see: agents their own, admins, owners and API tokens all of the company."""
-    sessions = EvaluationSession.objects.for_company(company)
-    if role == Role.AGENT and user is not None:
-        sessions = sessions.filter(agent=user)
-    return sessions
-
-
-@functools.lru_cache(maxsize=1024)
-def rubric_of(rubric_version_id: int) -> grading.Rubric:
-    """The rules of a rubric version, cached per process: versions are immutable."""
-    rules = RubricVersion.unscoped_objects.values_list("rules", flat=True).get(pk=rubric_version_id)
-    return grading.Rubric.from_json(rules)
-
-
-@functools.lru_cache(maxsize=4096)
-def company_public_id(company_id: int) -> uuid.UUID:
-    """A company's public id, cached per process: it never changes (``editable=False``)."""
-    return Company.objects.values_list("public_id", flat=True).get(pk=company_id)
-
-
-def running_grade(session: EvaluationSession) -> grading.Grade:
-    """The session's grade so far, from its accumulator."""
-    return grading.summarize(grading.GradeState.from_json(session.grade_state), rubric_of(session.rubric_version_id))
-
-
-def grade_summary(session: EvaluationSession) -> dict[str, Any]:
-    """The small grade object pushed with every frame (no timeline)."""
-    return {
-        "outcome": grading.GRADED if session.grade_letter not in ("", grading.INSUFFICIENT) else grading.INSUFFICIENT,
-        "letter": session.grade_letter if session.grade_letter not in ("", grading.INSUFFICIENT) else None,
-        "score": session.score,
-        "confidence": session.confidence,
-    }
-
-
-def _groups(session: EvaluationSession) -> list[str]:
-    return [session_group(session.public_id), company_group(company_public_id(session.company_id))]
-
-
-def _event(session: EvaluationSession, payload: dict[str, Any]) -> None:
-    """Queue ``payload`` for the session's and the company's groups once the transaction commits."""
-    message = {"type": "session.event", "payload": {"session": str(session.public_id), **payload}}
-    groups = _groups(session)
-    transaction.on_commit(lambda: push(groups, message))
+"""The actor of what the system does on its own (video completion, retention)."""
 
 
 # --- Rubric versions ---------------------------------------------------------------------------
@@ -187,7 +118,7 @@ def start_session(
             "notice_shown": notice_shown,
         },
     )
-    _event(session, {"type": "session.status", "status": session.status, "agent": agent.email})
+    protocol.broadcast_on_commit(session, protocol.session_status(session, agent=agent.email))
     return session
 
 
@@ -204,7 +135,7 @@ def pause_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSess
     locked.paused_at = timezone.now()
     locked.save(update_fields=["status", "paused_at"])
     audit(actor, locked.company, "session.paused", locked, locked.stats())
-    _event(locked, {"type": "session.status", "status": locked.status})
+    protocol.broadcast_on_commit(locked, protocol.session_status(locked))
     return locked
 
 
@@ -221,7 +152,7 @@ def resume_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSes
     locked.paused_at = None
     locked.save(update_fields=["status", "paused_at"])
     audit(actor, locked.company, "session.resumed", locked, {})
-    _event(locked, {"type": "session.status", "status": locked.status})
+    protocol.broadcast_on_commit(locked, protocol.session_status(locked))
     return locked
 
 
@@ -237,7 +168,8 @@ def final_grade_snapshot(session: EvaluationSession, now: datetime) -> dict[str,
     }
 
 
-def _apply_grade(session: EvaluationSession, grade: grading.Grade) -> None:
+def apply_grade(session: EvaluationSession, grade: grading.Grade) -> None:
+    """Copy a grade onto the session's columns (letter, score, confidence); the caller saves."""
     session.grade_letter = grade.letter or grading.INSUFFICIENT
     session.score = grade.score
     session.confidence = grade.confidence
@@ -254,7 +186,7 @@ def finish_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSes
         raise ActionConflict("A cancelled session cannot be finished.", code="cancelled")
     now = timezone.now()
     locked.final_grade = final_grade_snapshot(locked, now)
-    _apply_grade(locked, running_grade(locked))
+    apply_grade(locked, running_grade(locked))
     locked.status = Status.FINISHED
     locked.ended_at = now
     locked.paused_at = None
@@ -266,7 +198,7 @@ def finish_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSes
         locked,
         {"grade": locked.grade_letter, "score": locked.score, **locked.stats()},
     )
-    _event(locked, {"type": "session.status", "status": locked.status, "grade": locked.final_grade})
+    protocol.broadcast_on_commit(locked, protocol.session_status(locked, grade=locked.final_grade))
     return locked
 
 
@@ -284,7 +216,7 @@ def cancel_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSes
     locked.paused_at = None
     locked.save(update_fields=["status", "ended_at", "paused_at"])
     audit(actor, locked.company, "session.cancelled", locked, locked.stats())
-    _event(locked, {"type": "session.status", "status": locked.status})
+    protocol.broadcast_on_commit(locked, protocol.session_status(locked))
     return locked
 
 
@@ -323,26 +255,15 @@ def add_images(*, actor: Actor, session: EvaluationSession, images: Sequence[byt
         {"count": len(images), "sequences": [first, sequences[-1]]},
     )
     now = timezone.now().timestamp()
-    payloads = [base64.b64encode(image).decode("ascii") for image in images]
-    company_id, session_id = locked.company_id, locked.pk
-
-    def enqueue() -> None:
-        from evaluations.tasks import analyse_frame
-
-        for sequence, payload in zip(sequences, payloads, strict=True):
-            analyse_frame.delay(company_id, session_id, sequence, now, payload, False)
-
-    transaction.on_commit(enqueue)
+    queue.analyse_frames_on_commit(
+        [
+            queue.FrameJob(
+                company_id=locked.company_id, session_id=locked.pk, sequence=seq, captured_at=now, image=image
+            )
+            for seq, image in zip(sequences, images, strict=True)
+        ]
+    )
     return sequences
-
-
-def video_path(session: EvaluationSession) -> Path:
-    """Where an uploaded video waits for analysis; derived from server-side ids only."""
-    return _video_file(session.company.public_id, session.public_id)
-
-
-def _video_file(company_public_id: uuid.UUID, session_public_id: uuid.UUID) -> Path:
-    return Path(settings.MEDIA_ROOT) / "video-uploads" / str(company_public_id) / f"{session_public_id}.video"
 
 
 @transaction.atomic
@@ -369,384 +290,14 @@ def upload_video(
     locked.video_frames_total = frames_total
     locked.save(update_fields=["video_status", "video_sample_fps", "video_frames_total"])
     audit(actor, locked.company, "session.video_uploaded", locked, {"sample_fps": sample_fps, "frames": frames_total})
-    target = video_path(locked)
+    target = locked.video_path
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.move(file_path, target)
     except OSError as exc:
         target.unlink(missing_ok=True)
         raise ActionError(f"Could not store the video for analysis: {exc.strerror or exc}.", code="storage") from exc
-    company_id, session_id = locked.company_id, locked.pk
-
-    def enqueue() -> None:
-        from evaluations.tasks import analyse_video
-
-        analyse_video.delay(company_id, session_id)
-
-    _event(locked, _video_payload(locked))  # before the task, which may run at once (eager mode)
-    transaction.on_commit(enqueue)
+    # The event before the task, which may run at once (eager mode).
+    protocol.broadcast_on_commit(locked, protocol.video_progress(locked, grade_summary(locked)))
+    queue.analyse_video_on_commit(locked.company_id, locked.pk)
     return locked
-
-
-def _video_payload(session: EvaluationSession) -> dict[str, Any]:
-    return {
-        "type": "video.progress",
-        "video_status": session.video_status,
-        "frames_done": session.video_frames_done,
-        "frames_total": session.video_frames_total,
-        "progress": session.video_progress,
-        "error": session.video_error,
-        "grade": grade_summary(session),
-    }
-
-
-# --- Worker side -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class FrameInput:
-    """One analysed frame handed to :func:`record_observations` (faces largest first)."""
-
-    sequence: int
-    captured_at: datetime
-    faces: tuple[grading.Face, ...] = ()
-    model_version: str = ""
-    offset_seconds: float | None = None  # None: seconds since the session started
-    error: str = ""  # non-empty: the frame could not be analysed
-
-
-@dataclass(frozen=True)
-class Recorded:
-    """What :func:`record_observations` did with a batch."""
-
-    stored: list[int]
-    duplicates: list[int]
-    dropped: int
-
-
-def _lock_by_id(company_id: int, session_id: int) -> EvaluationSession | None:
-    # Workers hold ids, not a company object: filter by both ids (never by session id alone).
-    return (
-        EvaluationSession.unscoped_objects.select_for_update(of=("self",))
-        .select_related("company", "rubric_version")
-        .filter(pk=session_id, company_id=company_id)
-        .first()
-    )
-
-
-_FRAME_FIELDS = (
-    "public_id", "company_id", "rubric_version_id", "status", "started_at", "grade_state", "grade_letter", "score",
-    "confidence", "frames_received", "frames_rejected", "frames_dropped", "frames_processed", "frames_failed",
-    "faces_observed",
-)  # fmt: skip
-
-
-def _relax_commit() -> None:
-    """Let this transaction's COMMIT return before the WAL reaches disk (PostgreSQL only).
-
-    Frames arrive several times a second per session and the fsync was the largest part of
-    storing one. A database crash can lose the last fraction of a second of committed frames,
-    never part of one (the transaction is still atomic); session state changes keep full
-    durability because they do not go through here.
-    """
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
-def _lock_for_frames(company_id: int, session_id: int) -> EvaluationSession | None:
-    """Lock a session row for recording frames: one plain ``SELECT ... FOR UPDATE``, no joins.
-
-    This runs for every live frame, so the rubric and the company's public id come from
-    per-process caches of immutable rows instead of joins.
-    """
-    return (
-        EvaluationSession.unscoped_objects.select_for_update()
-        .only(*_FRAME_FIELDS)
-        .filter(pk=session_id, company_id=company_id)
-        .first()
-    )
-
-
-def _face_json(face: grading.Face, primary: bool) -> dict[str, Any]:
-    return {
-        "box": list(face.box),
-        "score": round(face.score, 4),
-        "emotions": {e: round(p, 4) for e, p in zip(grading.EMOTIONS, face.probabilities, strict=True)},
-        "dominant": face.dominant,
-        "quality": list(face.flags),
-        "primary": primary,
-    }
-
-
-@transaction.atomic
-def record_observations(
-    *, company_id: int, session_id: int, frames: Sequence[FrameInput], push_frames: bool = True
-) -> Recorded | None:
-    """Store analysed frames and update the running grade; return None if the session is gone.
-
-    Steps:
-    1. Lock the session row: every writer of a session's frames holds this lock, so the ledger
-       check below cannot race.
-    2. A finished or cancelled session stores nothing; its frames are counted as dropped.
-    3. Skip sequence numbers already in the ledger (a retried task, a repeated client number).
-    4. Insert the ledger rows and the observations; fold usable frames into the running grade.
-    5. After commit, push each frame's result and the running grade to the session and company.
-    """
-    _relax_commit()
-    session = _lock_for_frames(company_id, session_id)
-    if session is None:
-        return None
-    if not session.is_active:
-        EvaluationSession.unscoped_objects.filter(pk=session.pk).update(
-            frames_dropped=F("frames_dropped") + len(frames)
-        )
-        return Recorded(stored=[], duplicates=[], dropped=len(frames))
-
-    wanted: dict[int, FrameInput] = {}
-    duplicates: list[int] = []
-    for frame in frames:
-        if frame.sequence in wanted:
-            duplicates.append(frame.sequence)
-        else:
-            wanted[frame.sequence] = frame
-    seen = set(
-        SessionFrame.unscoped_objects.filter(
-            company_id=company_id, session_id=session.pk, sequence__in=list(wanted)
-        ).values_list("sequence", flat=True)
-    )
-    duplicates += [seq for seq in wanted if seq in seen]
-    new = [f for seq, f in wanted.items() if seq not in seen]
-
-    rubric = rubric_of(session.rubric_version_id)
-    state = grading.GradeState.from_json(session.grade_state)
-    ledger: list[SessionFrame] = []
-    observations: list[Observation] = []
-    processed = failed = faces_total = 0
-    results: list[dict[str, Any]] = []
-    for frame in new:
-        offset = (
-            frame.offset_seconds
-            if frame.offset_seconds is not None
-            else max(0.0, (frame.captured_at - session.started_at).total_seconds())
-        )
-        outcome = FrameOutcome.FAILED if frame.error else FrameOutcome.PROCESSED
-        ledger.append(
-            SessionFrame(
-                company_id=company_id,
-                session=session,
-                sequence=frame.sequence,
-                captured_at=frame.captured_at,
-                offset_seconds=offset,
-                outcome=outcome,
-                faces=len(frame.faces),
-                error=frame.error[:300],
-            )
-        )
-        if frame.error:
-            failed += 1
-            results.append({"type": "frame.failed", "sequence": frame.sequence, "detail": frame.error})
-            continue
-        processed += 1
-        faces_total += len(frame.faces)
-        primary = grading.primary_face_index(frame.faces)
-        for index, face in enumerate(frame.faces):
-            x, y, w, h = face.box
-            observations.append(
-                Observation(
-                    company_id=company_id,
-                    session=session,
-                    frame_sequence=frame.sequence,
-                    captured_at=frame.captured_at,
-                    offset_seconds=offset,
-                    face_index=index,
-                    is_primary=index == primary,
-                    box_x=x,
-                    box_y=y,
-                    box_w=w,
-                    box_h=h,
-                    detection_score=face.score,
-                    dominant=face.dominant,
-                    quality_flags=list(face.flags),
-                    model_version=frame.model_version,
-                    **dict(zip(grading.EMOTIONS, face.probabilities, strict=True)),
-                )
-            )
-        state.add(grading.Frame(sequence=frame.sequence, offset_seconds=offset, faces=frame.faces), rubric)
-        results.append(
-            {
-                "type": "frame.result",
-                "sequence": frame.sequence,
-                "captured_at": frame.captured_at.isoformat(),
-                "offset_seconds": round(offset, 3),
-                "model_version": frame.model_version,
-                "faces": [_face_json(face, i == primary) for i, face in enumerate(frame.faces)],
-            }
-        )
-
-    if ledger:
-        # Every writer holds the session lock, so nothing conflicts; ON CONFLICT DO NOTHING on the
-        # unique constraints is the backstop, cheaper per frame than a savepoint.
-        SessionFrame.objects.bulk_create(ledger, ignore_conflicts=True)
-        Observation.objects.bulk_create(observations, ignore_conflicts=True)
-        session.grade_state = state.to_json()
-        _apply_grade(session, grading.summarize(state, rubric))
-        session.frames_processed += processed
-        session.frames_failed += failed
-        session.faces_observed += faces_total
-        session.save(
-            update_fields=[
-                "grade_state",
-                "grade_letter",
-                "score",
-                "confidence",
-                "frames_processed",
-                "frames_failed",
-                "faces_observed",
-            ]
-        )
-        if push_frames:
-            grade = grade_summary(session)
-            stats = session.stats()
-            for result in results:
-                _event(session, {**result, "grade": grade, "stats": stats})
-    return Recorded(stored=[f.sequence for f in new], duplicates=duplicates, dropped=0)
-
-
-@transaction.atomic
-def drop_stale_frame(*, company_id: int, session_id: int, session_public_id: str, sequence: int, age_ms: int) -> None:
-    """Count a live frame that waited too long for a worker as dropped, and tell the session."""
-    _relax_commit()
-    updated = EvaluationSession.unscoped_objects.filter(pk=session_id, company_id=company_id).update(
-        frames_dropped=F("frames_dropped") + 1
-    )
-    if updated:
-        payload = {
-            "type": "frame.dropped",
-            "session": session_public_id,
-            "sequence": sequence,
-            "reason": "stale",
-            "age_ms": age_ms,
-        }
-        message = {"type": "session.event", "payload": payload}
-        transaction.on_commit(lambda: push([session_group(session_public_id)], message))
-
-
-def count_live_frames(*, company_id: int, session_id: int, received: int, rejected: int, dropped: int) -> None:
-    """Add the websocket consumer's counters (flushed about once a second, and on disconnect)."""
-    if not (received or rejected or dropped):
-        return
-    EvaluationSession.unscoped_objects.filter(pk=session_id, company_id=company_id).update(
-        frames_received=F("frames_received") + received,
-        frames_rejected=F("frames_rejected") + rejected,
-        frames_dropped=F("frames_dropped") + dropped,
-    )
-
-
-@transaction.atomic
-def claim_video(*, company_id: int, session_id: int) -> EvaluationSession | None:
-    """Claim a queued video for analysis (or re-claim one whose worker died); None if nothing to do."""
-    session = _lock_by_id(company_id, session_id)
-    if session is None or session.video_status not in (VideoStatus.QUEUED, VideoStatus.PROCESSING):
-        return None
-    if not session.is_active:
-        return None
-    session.video_status = VideoStatus.PROCESSING
-    session.save(update_fields=["video_status"])
-    _event(session, _video_payload(session))
-    return session
-
-
-@transaction.atomic
-def record_video_batch(*, company_id: int, session_id: int, frames: Sequence[FrameInput], done: int) -> bool:
-    """Store a batch of video frames and the progress; False when the session stopped meanwhile."""
-    recorded = record_observations(company_id=company_id, session_id=session_id, frames=frames, push_frames=False)
-    if recorded is None or recorded.dropped:
-        return False
-    session = _lock_by_id(company_id, session_id)
-    assert session is not None  # locked above in this transaction
-    session.video_frames_done = max(session.video_frames_done, done)
-    session.frames_received = session.frames_processed + session.frames_failed
-    session.save(update_fields=["video_frames_done", "frames_received"])
-    _event(session, _video_payload(session))
-    return True
-
-
-@transaction.atomic
-def complete_video(*, company_id: int, session_id: int, error: str = "") -> EvaluationSession | None:
-    """Mark the video analysed (then finish the session) or failed with a message for the user."""
-    session = _lock_by_id(company_id, session_id)
-    if session is None or session.video_status not in (VideoStatus.QUEUED, VideoStatus.PROCESSING):
-        return session
-    session.video_status = VideoStatus.FAILED if error else VideoStatus.DONE
-    session.video_error = error[:300]
-    if not error:
-        session.video_frames_total = session.video_frames_done  # the estimate becomes the count
-    session.save(update_fields=["video_status", "video_error", "video_frames_total"])
-    audit(
-        SYSTEM,
-        session.company,
-        "session.video_failed" if error else "session.video_analysed",
-        session,
-        {"error": error},
-    )
-    _event(session, _video_payload(session))
-    if not error and session.is_active:
-        return finish_session(actor=SYSTEM, session=session)
-    return session
-
-
-# --- Retention -----------------------------------------------------------------------------------
-
-PURGE_BATCH = 500
-
-
-def purge_expired_sessions(*, now: datetime | None = None) -> dict[str, int]:
-    """Delete every company's sessions older than its ``retention_days``; return counts by slug.
-
-    A session's age counts from its end, or from its start if it never ended (abandoned).
-    Each company is purged in its own transaction, with its own cutoff, and only through its own
-    scoped queryset; companies with nothing to purge are left out of the result.
-    """
-    now = now or timezone.now()
-    purged: dict[str, int] = {}
-    for company in Company.objects.order_by("pk"):
-        count = _purge_company(company, now - timedelta(days=company.retention_days))
-        if count:
-            purged[company.slug] = count
-    return purged
-
-
-@transaction.atomic
-def _purge_company(company: Company, cutoff: datetime) -> int:
-    """Steps: pick expired session ids in batches; delete their observations, frame ledger and
-    sessions; after commit delete any video file still waiting; write one audit row."""
-    expired = (
-        EvaluationSession.objects.for_company(company)
-        .annotate(last_activity=Coalesce("ended_at", "started_at"))
-        .filter(last_activity__lt=cutoff)
-        .order_by("pk")
-    )
-    total = 0
-    while batch := list(expired.values_list("pk", "public_id")[:PURGE_BATCH]):
-        ids = [pk for pk, _ in batch]
-        Observation.objects.for_company(company).filter(session_id__in=ids).delete()
-        SessionFrame.objects.for_company(company).filter(session_id__in=ids).delete()
-        EvaluationSession.objects.for_company(company).filter(pk__in=ids).delete()
-        files = [_video_file(company.public_id, public_id) for _, public_id in batch]
-        transaction.on_commit(functools.partial(_delete_files, files))
-        total += len(batch)
-    if total:
-        audit(
-            SYSTEM,
-            company,
-            "sessions.purged",
-            company,
-            {"sessions": total, "retention_days": company.retention_days, "cutoff": cutoff.isoformat()},
-        )
-    return total
-
-
-def _delete_files(files: Sequence[Path]) -> None:
-    for file in files:
-        file.unlink(missing_ok=True)

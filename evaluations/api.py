@@ -7,7 +7,6 @@ session of the company; API tokens see all sessions, and read-write tokens run t
 from __future__ import annotations
 
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -25,8 +24,9 @@ from rest_framework.views import APIView
 
 from accounts.models import Company, Membership, Role, User
 from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, tenant_for_request
-from evaluations import actions, tasks
+from evaluations import actions, analysis
 from evaluations.models import EvaluationSession, Observation
+from evaluations.selectors import visible_sessions
 from evaluations.serializers import (
     AnalyseSerializer,
     AnalysisSerializer,
@@ -62,11 +62,9 @@ class SessionViewSet(
     def base_queryset(self, company: Company) -> QuerySet[EvaluationSession]:
         tenant = self.tenant
         # The agent's member id, for linking to /members/; one subquery instead of a query per row.
-        member_id = Membership.unscoped_objects.filter(company=OuterRef("company"), user=OuterRef("agent")).values(
-            "public_id"
-        )[:1]
+        member_id = Membership.objects.for_company(company).filter(user=OuterRef("agent")).values("public_id")[:1]
         return (
-            actions.visible_sessions(company, tenant.role, tenant.user)
+            visible_sessions(company, tenant.role, tenant.user)
             .select_related("agent", "rubric_version", "company")
             .annotate(agent_member_id=Subquery(member_id))
         )
@@ -264,8 +262,7 @@ class AnalyseView(APIView):
         name = upload.name or "image"
         check_image_size(data, name, settings.EVALUATIONS_MAX_IMAGE_BYTES)
         try:
-            options = replace(tasks.inference_options(live=False), faces=serializer.validated_data["faces"])
-            result = inference.analyse_image(data, options)
+            result = analysis.analyse_image(data, analysis.Use.UPLOAD, faces=serializer.validated_data["faces"])
         except inference.ModelUnavailable:
             return Response(
                 {"detail": "The emotion model is not available; try again later.", "code": "model_unavailable"},

@@ -6,3 +6,10 @@ from django.apps import AppConfig
 class EvaluationsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "evaluations"
+
+    def ready(self) -> None:
+        from accounts.models import RUBRIC_CHECKS
+        from evaluations import grading, tasks  # noqa: F401  (registers the Celery tasks evaluations.queue sends)
+
+        if grading.check_rubric not in RUBRIC_CHECKS:
+            RUBRIC_CHECKS.append(grading.check_rubric)

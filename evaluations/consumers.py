@@ -13,7 +13,6 @@ another company's session).
 
 from __future__ import annotations
 
-import base64
 import json
 import logging
 import time
@@ -35,17 +34,15 @@ from rest_framework.request import Request
 from accounts.authentication import ApiTokenAuthentication
 from accounts.models import Role
 from accounts.tenancy import Tenant, tenant_for_request
-from evaluations import actions
-from evaluations.models import Channel, Status, company_group, session_group
+from evaluations import protocol, queue, recording
+from evaluations.models import Channel, Status
+from evaluations.protocol import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from evaluations.realtime import InFlight, RateLimiter
-from evaluations.tasks import analyse_frame
+from evaluations.selectors import visible_sessions
 from evaluations.uploads import UploadError, parse_live_frame
 
 log = logging.getLogger(__name__)
 
-CLOSE_UNAUTHENTICATED = 4401
-CLOSE_FORBIDDEN = 4403
-CLOSE_NOT_FOUND = 4404
 FLUSH_SECONDS = 1.0
 SEEN_WINDOW = 4096
 
@@ -89,7 +86,7 @@ class _Target:
 
 def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
     session = (
-        actions.visible_sessions(tenant.company, tenant.role, tenant.user)
+        visible_sessions(tenant.company, tenant.role, tenant.user)
         .filter(public_id=public_id)
         .only("pk", "public_id", "company_id", "channel", "status", "agent_id")
         .first()
@@ -105,19 +102,6 @@ def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
         channel=session.channel,
         status=session.status,
         can_send=runs and writable,
-    )
-
-
-def _enqueue(target: _Target, sequence: int, captured_at: float, jpeg: bytes, slot: str) -> None:
-    analyse_frame.apply_async(
-        args=(
-            target.company_id,
-            target.pk,
-            sequence,
-            captured_at,
-            base64.b64encode(jpeg).decode("ascii"),
-            slot,
-        )
     )
 
 
@@ -143,22 +127,21 @@ class SessionConsumer(AsyncWebsocketConsumer):
         if self.target is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.group = session_group(self.target.public_id)
+        self.group = protocol.session_group(self.target.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self._send(
-            {
-                "type": "session.hello",
-                "session": str(self.target.public_id),
-                "status": self.target.status,
-                "channel": self.target.channel,
-                "can_send_frames": self.target.can_send,
-                "limits": {
+            protocol.session_hello(
+                session_public_id=self.target.public_id,
+                status=self.target.status,
+                channel=self.target.channel,
+                can_send_frames=self.target.can_send,
+                limits={
                     "max_frame_bytes": settings.EVALUATIONS_MAX_FRAME_BYTES,
                     "max_fps": settings.EVALUATIONS_LIVE_MAX_FPS,
                     "max_in_flight": settings.EVALUATIONS_MAX_IN_FLIGHT,
                     "max_frame_age_ms": settings.EVALUATIONS_MAX_FRAME_AGE_MS,
                 },
-            }
+            )
         )
 
     async def disconnect(self, code: int) -> None:
@@ -217,7 +200,15 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         try:
             # Publishing to the broker is blocking I/O: keep it off the event loop, in any thread.
-            await sync_to_async(_enqueue, thread_sensitive=False)(target, frame.sequence, captured_at, frame.jpeg, slot)
+            job = queue.FrameJob(
+                company_id=target.company_id,
+                session_id=target.pk,
+                sequence=frame.sequence,
+                captured_at=captured_at,
+                image=frame.jpeg,
+                inflight_slot=slot,
+            )
+            await sync_to_async(queue.analyse_frame, thread_sensitive=False)(job)
         except Exception:
             log.exception("could not queue frame %s of session %s", frame.sequence, target.public_id)
             await InFlight.arelease(slot)
@@ -231,11 +222,11 @@ class SessionConsumer(AsyncWebsocketConsumer):
 
     async def _reject(self, sequence: int | None, code: str, detail: str) -> None:
         self.rejected += 1
-        await self._send({"type": "frame.rejected", "sequence": sequence, "code": code, "detail": detail})
+        await self._send(protocol.frame_rejected(sequence, code, detail))
 
     async def _drop(self, sequence: int, reason: str) -> None:
         self.dropped += 1
-        await self._send({"type": "frame.dropped", "sequence": sequence, "reason": reason})
+        await self._send(protocol.frame_dropped(sequence, reason))
 
     async def _command(self, text: str) -> None:
         try:
@@ -243,15 +234,14 @@ class SessionConsumer(AsyncWebsocketConsumer):
         except ValueError:
             command = None
         if isinstance(command, dict) and command.get("type") == "ping":
-            await self._send({"type": "pong", "at": timezone.now().isoformat()})
+            await self._send(protocol.pong(timezone.now()))
             return
         await self._send(
-            {
-                "type": "error",
-                "code": "unknown_command",
-                "detail": 'Text messages may only be {"type": "ping"}; send frames as binary messages and '
+            protocol.error(
+                "unknown_command",
+                'Text messages may only be {"type": "ping"}; send frames as binary messages and '
                 "control the session through the REST API.",
-            }
+            )
         )
 
     async def _flush(self) -> None:
@@ -259,7 +249,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         received, rejected, dropped = self.received, self.rejected, self.dropped
         self.received = self.rejected = self.dropped = 0
         self.last_flush = time.monotonic()
-        await database_sync_to_async(actions.count_live_frames)(
+        await database_sync_to_async(recording.count_live_frames)(
             company_id=self.target.company_id,
             session_id=self.target.pk,
             received=received,
@@ -291,18 +281,16 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if tenant.token is None and not tenant.role.at_least(Role.ADMIN):
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.group = company_group(tenant.company.public_id)
+        self.group = protocol.company_group(tenant.company.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
-        await self.send(text_data=json.dumps({"type": "dashboard.hello", "company": str(tenant.company.public_id)}))
+        await self.send(text_data=json.dumps(protocol.dashboard_hello(tenant.company.public_id)))
 
     async def disconnect(self, code: int) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        await self.send(
-            text_data=json.dumps({"type": "error", "code": "read_only", "detail": "The dashboard is read-only."})
-        )
+        await self.send(text_data=json.dumps(protocol.error("read_only", "The dashboard is read-only.")))
 
     async def session_event(self, event: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(event["payload"], separators=(",", ":")))

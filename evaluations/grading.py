@@ -128,6 +128,11 @@ class Rubric:
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def check_rubric(data: Any) -> None:
+    """Raise :class:`RubricError` unless ``data`` is a valid rubric (the company setting's check)."""
+    Rubric.from_json(data)
+
+
 def _number(data: Mapping[str, Any], key: str, low: float, high: float, *, integer: bool = False) -> float:
     value = data[key]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

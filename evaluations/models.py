@@ -3,13 +3,15 @@
 Raw frames are never stored: a frame leaves a :class:`SessionFrame` ledger row (its sequence
 number, time and outcome) and one :class:`Observation` per analysed face.
 
-Every model inherits its managers from ``CompanyOwned``: ``objects.for_company(company)`` and the
-greppable escape hatch ``unscoped_objects`` (used only by Celery tasks, which hold ids).
+Every model inherits its managers from ``CompanyOwned``: ``objects.for_company(company)`` (or
+``for_company_id(id)`` in workers, which hold ids) and the greppable escape hatch
+``unscoped_objects``.
 """
 
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 from typing import Any
 
 from django.conf import settings
@@ -137,8 +139,9 @@ class EvaluationSession(CompanyOwned):
         return self.status in (Status.OPEN, Status.PAUSED)
 
     @property
-    def group_name(self) -> str:
-        return session_group(self.public_id)
+    def video_path(self) -> Path:
+        """Where this session's uploaded video waits for analysis (deleted once analysed)."""
+        return video_file(self.company.public_id, self.public_id)
 
     @property
     def video_progress(self) -> float | None:
@@ -161,14 +164,9 @@ class EvaluationSession(CompanyOwned):
         }
 
 
-def session_group(public_id: uuid.UUID | str) -> str:
-    """Channel-layer group of one session (from its server-side public id)."""
-    return f"evaluations.session.{uuid.UUID(str(public_id)).hex}"
-
-
-def company_group(public_id: uuid.UUID | str) -> str:
-    """Channel-layer group of a company's live dashboard (from its server-side public id)."""
-    return f"evaluations.company.{uuid.UUID(str(public_id)).hex}"
+def video_file(company_public_id: uuid.UUID, session_public_id: uuid.UUID) -> Path:
+    """Where an uploaded video waits for analysis; derived from server-side ids only."""
+    return Path(settings.MEDIA_ROOT) / "video-uploads" / str(company_public_id) / f"{session_public_id}.video"
 
 
 class FrameOutcome(models.TextChoices):

@@ -8,9 +8,9 @@ from django.conf import settings
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from evaluations import actions
 from evaluations.grading import EMOTIONS, INSUFFICIENT
 from evaluations.models import Channel, EvaluationSession, GradeLetter, Observation, Status
+from evaluations.selectors import running_grade
 
 
 class AgentSerializer(serializers.Serializer[Any]):
@@ -118,7 +118,7 @@ class SessionDetailSerializer(SessionSerializer):
         if session.final_grade:
             keys = GradeSerializer().fields.keys()
             return {**{k: v for k, v in session.final_grade.items() if k in keys}, "final": True}
-        grade = actions.running_grade(session).to_json()
+        grade = running_grade(session).to_json()
         return {**grade, "rubric_version": session.rubric_version.version, "final": False}
 
 

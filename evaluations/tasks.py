@@ -1,4 +1,4 @@
-"""Celery tasks of evaluation sessions. Both run on the ``inference`` queue.
+"""Celery tasks of evaluation sessions. The analysis tasks run on the ``inference`` queue.
 
 The queue comes from the task names: ``moodsaas.celery`` routes ``evaluations.analyse*`` there
 (Celery 5 deprecates a ``queue=`` task attribute in favour of routes).
@@ -17,36 +17,17 @@ import math
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
 
-from evaluations import actions
-from evaluations.grading import Face
-from evaluations.models import EvaluationSession
+from evaluations import analysis, recording, retention
+from evaluations.analysis import FrameInput, Use
 from evaluations.realtime import InFlight
 
-if TYPE_CHECKING:
-    from inference import Options
-
 log = logging.getLogger(__name__)
-
-LIVE_DETECTOR: Literal["full", "short", "auto"] = "auto"
-"""Live frames come from the agent's camera facing the customer: the face is usually large, and
-the short-range detector finds it at a third of the full-range cost (README "Face detector"); a
-customer further away (a face under about a tenth of the frame) is missed by it, so a frame with
-no short-range face goes through the full range too. Uploaded images and videos may show small
-or distant faces: they use the full range."""
-
-LIVE_TTA = "flip"
-UPLOAD_TTA = "ten"
-"""Test-time augmentation in production (README "The shipped model"): live frames average the
-face and its mirror image (0.9 ms of CPU per face against 0.5 without; ten crops cost 4 ms, a
-quarter of a live frame's whole budget); uploaded images, videos and the one-shot analyse
-endpoint, far fewer frames, use the ten crops the model report leads with."""
 
 VIDEO_BATCH_SECONDS = 2
 """Video frames are analysed and stored this many seconds at a time (one transaction each)."""
@@ -63,24 +44,6 @@ def _load_models(**_: object) -> None:
         log.exception("inference models not loaded; frames will fail until a model is active")
     else:
         log.info("inference ready, emotion model %s", version)
-
-
-def _faces(result: object) -> tuple[tuple[Face, ...], str]:
-    """Turn an ``inference.ImageResult`` into grading faces (largest first) and the model version."""
-    from inference import ImageResult
-
-    assert isinstance(result, ImageResult)
-    faces = tuple(
-        Face(
-            box=tuple(int(v) for v in face.box),  # type: ignore[arg-type]
-            score=float(face.score),
-            probabilities=tuple(float(p) for p in face.probabilities),
-            dominant=face.dominant,
-            flags=tuple(face.quality.flags()),
-        )
-        for face in result.faces
-    )
-    return faces, result.model_version
 
 
 @shared_task(
@@ -108,7 +71,7 @@ def analyse_frame(
         age_ms = int((time.time() - captured_at) * 1000)
         if inflight_slot and age_ms > settings.EVALUATIONS_MAX_FRAME_AGE_MS:
             # Workers are behind: analysing a stale frame would only make the next ones later.
-            actions.drop_stale_frame(
+            recording.drop_stale_frame(
                 company_id=company_id,
                 session_id=session_id,
                 session_public_id=inflight_slot.split("/", 1)[0],
@@ -119,41 +82,28 @@ def analyse_frame(
         # The re-fetch is record_observations' row lock: it returns quietly for a deleted session
         # and counts frames of an ended one as dropped. Skipping a pre-check saves a query per frame.
         frame = _analyse(
-            sequence,
-            datetime.fromtimestamp(captured_at, tz=UTC),
-            image_b64,
-            inference_options(live=bool(inflight_slot)),
+            sequence, datetime.fromtimestamp(captured_at, tz=UTC), image_b64, Use.LIVE if inflight_slot else Use.UPLOAD
         )
-        actions.record_observations(company_id=company_id, session_id=session_id, frames=[frame])
+        recording.record_observations(company_id=company_id, session_id=session_id, frames=[frame])
     finally:
         if inflight_slot:
             InFlight.release(inflight_slot)
 
 
-def inference_options(live: bool) -> Options:
-    """The ``inference.Options`` of a live frame or of an uploaded image or video frame."""
-    import inference
-
-    if live:
-        return inference.Options(faces="all", detector=LIVE_DETECTOR, tta=LIVE_TTA)
-    return inference.Options(faces="all", detector="full", tta=UPLOAD_TTA)
-
-
-def _analyse(sequence: int, captured_at: datetime, image_b64: str, options: Options) -> actions.FrameInput:
+def _analyse(sequence: int, captured_at: datetime, image_b64: str, use: Use) -> FrameInput:
     import inference
 
     try:
         data = base64.b64decode(image_b64, validate=True)
     except binascii.Error:
-        return actions.FrameInput(sequence=sequence, captured_at=captured_at, error="the frame is not valid base64")
+        return analysis.failed_frame(sequence, captured_at, "the frame is not valid base64")
     try:
-        result = inference.analyse_image(data, options)
+        result = analysis.analyse_image(data, use)
     except inference.InferenceError as exc:
-        return actions.FrameInput(sequence=sequence, captured_at=captured_at, error=str(exc))
+        return analysis.failed_frame(sequence, captured_at, str(exc))
     except SoftTimeLimitExceeded:
-        return actions.FrameInput(sequence=sequence, captured_at=captured_at, error="analysis timed out")
-    faces, version = _faces(result)
-    return actions.FrameInput(sequence=sequence, captured_at=captured_at, faces=faces, model_version=version)
+        return analysis.failed_frame(sequence, captured_at, "analysis timed out")
+    return analysis.frame_input(sequence, captured_at, result)
 
 
 @shared_task(
@@ -176,10 +126,10 @@ def analyse_video(company_id: int, session_id: int) -> None:
     import inference
     from inference.video import sampled_frames
 
-    session = actions.claim_video(company_id=company_id, session_id=session_id)
+    session = recording.claim_video(company_id=company_id, session_id=session_id)
     if session is None:
         return
-    path = actions.video_path(session)
+    path = session.video_path
     sample_fps = float(session.video_sample_fps or 1.0)
     already = session.video_frames_done
     batch: list[tuple[int, float, object]] = []
@@ -188,22 +138,14 @@ def analyse_video(company_id: int, session_id: int) -> None:
     def flush() -> bool:
         if not batch:
             return True
-        results = inference.analyse_frames([f for _, _, f in batch], inference_options(live=False))  # type: ignore[misc]
-        frames = []
-        for (sequence, offset, _), result in zip(batch, results, strict=True):
-            faces, version = _faces(result)
-            frames.append(
-                actions.FrameInput(
-                    sequence=sequence,
-                    captured_at=session.started_at + timedelta(seconds=offset),
-                    offset_seconds=offset,
-                    faces=faces,
-                    model_version=version,
-                )
-            )
+        results = analysis.analyse_images([f for _, _, f in batch], Use.VIDEO)
+        frames = [
+            analysis.frame_input(sequence, session.started_at + timedelta(seconds=offset), result, offset)
+            for (sequence, offset, _), result in zip(batch, results, strict=True)
+        ]
         done = batch[-1][0] + 1
         batch.clear()
-        return actions.record_video_batch(company_id=company_id, session_id=session_id, frames=frames, done=done)
+        return recording.record_video_batch(company_id=company_id, session_id=session_id, frames=frames, done=done)
 
     try:
         last_second, within = -1, 0
@@ -220,7 +162,7 @@ def analyse_video(company_id: int, session_id: int) -> None:
                 return
         if not flush():
             error = "the session ended before the video was analysed"
-        elif not _frames_done(company_id, session_id):
+        elif not recording.video_frames_done(company_id=company_id, session_id=session_id):
             error = "the video has no readable frames"
     except inference.InferenceError as exc:
         error = str(exc)
@@ -231,22 +173,13 @@ def analyse_video(company_id: int, session_id: int) -> None:
         error = "the video could not be analysed (internal error)"
         raise
     finally:
-        actions.complete_video(company_id=company_id, session_id=session_id, error=error)
+        recording.complete_video(company_id=company_id, session_id=session_id, error=error)
         path.unlink(missing_ok=True)
-
-
-def _frames_done(company_id: int, session_id: int) -> bool:
-    return (
-        EvaluationSession.unscoped_objects.filter(pk=session_id, company_id=company_id)
-        .values_list("video_frames_done", flat=True)
-        .first()
-        or 0
-    ) > 0
 
 
 @shared_task(name="evaluations.purge_expired", ignore_result=True)
 def purge_expired() -> None:
     """Apply every company's retention period (scheduled by Celery beat, ``CELERY_BEAT_SCHEDULE``)."""
-    purged = actions.purge_expired_sessions()
+    purged = retention.purge_expired_sessions()
     if purged:
         log.info("retention: purged sessions %s", purged)

@@ -1,20 +1,69 @@
-"""The fail-closed managers and the scoped viewset base."""
+"""The fail-loudly managers and the scoped viewset base."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
+from django.db.models import Count
+from django.utils import timezone
 from rest_framework import mixins
 
 from accounts.managers import TenancyError
-from accounts.models import ApiToken, Company, Invitation, Membership, User
+from accounts.models import ApiToken, AuditEvent, Company, Invitation, Membership, User
 from accounts.tenancy import CompanyScopedViewSet
+from evaluations.models import EvaluationSession
 
 
-def test_the_default_manager_sees_nothing_without_a_company(alice: User, charlie: User) -> None:
-    assert Membership.unscoped_objects.count() == 3
-    assert Membership.objects.count() == 0
-    assert list(Membership.objects.all()) == []
-    assert Invitation.objects.filter(email="x@y.test").count() == 0
+@pytest.mark.parametrize(
+    "query",
+    [
+        lambda: Membership.objects.count(),
+        lambda: list(Membership.objects.all()),
+        lambda: Membership.objects.filter(role="owner").first(),
+        lambda: Membership.objects.get(pk=1),
+        lambda: Membership.objects.exists(),
+        lambda: Membership.objects.aggregate(n=Count("pk")),
+        lambda: Membership.objects.update(role="owner"),
+        lambda: Membership.objects.all().delete(),
+        lambda: list(Membership.objects.values_list("pk", flat=True)),
+        lambda: list(Company.objects.filter(pk__in=Membership.objects.values("company"))),
+        lambda: Invitation.objects.filter(email="x@y.test").count(),
+        lambda: list(AuditEvent.objects.all()),
+        lambda: list(EvaluationSession.objects.filter(status="open")),
+    ],
+    ids=[
+        "count", "iterate", "first", "get", "exists", "aggregate", "update", "delete", "values_list", "subquery",
+        "filter_count", "audit_log", "sessions",
+    ],
+)  # fmt: skip
+def test_the_default_manager_raises_when_a_query_names_no_company(
+    alice: User, charlie: User, query: Callable[[], object]
+) -> None:
+    with pytest.raises(TenancyError, match="without a company"):
+        query()
+    assert Membership.unscoped_objects.filter(role="owner").count() == 2  # nothing was changed
+
+
+def test_a_scoped_query_and_an_insert_need_no_escape_hatch(company_a: Company, alice: User) -> None:
+    assert Membership.objects.for_company_id(company_a.pk).count() == 2  # the owner and alice
+    assert list(Membership.objects.none()) == []
+    assert "not scoped" in repr(Membership.objects.all())
+    Invitation.objects.create(
+        company=company_a,
+        email="new@a.test",
+        role="agent",
+        invited_by=alice,
+        token_hash="x" * 64,
+        expires_at=timezone.now(),
+    )
+    assert Invitation.objects.for_company(company_a).filter(email="new@a.test").exists()
+
+
+def test_for_company_id_refuses_anything_but_an_integer(db: None) -> None:
+    for bad in (None, "1", True):
+        with pytest.raises(TenancyError):
+            ApiToken.objects.for_company_id(bad)  # type: ignore[arg-type]
 
 
 def test_for_company_returns_only_that_companys_rows(

@@ -9,8 +9,10 @@ from django.utils import timezone
 
 from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
 from accounts.models import Actor, AuditEvent, Company, Role, User
-from evaluations import actions, grading
+from evaluations import actions, grading, recording
+from evaluations.analysis import FrameInput
 from evaluations.models import EvaluationSession, Observation, SessionFrame, Status
+from evaluations.selectors import running_grade
 from tests.evaluations.conftest import start
 
 
@@ -19,8 +21,8 @@ def happy_face(size: int = 100) -> grading.Face:
     return grading.Face(box=(10, 10, size, size), score=0.95, probabilities=probabilities, dominant="happy")
 
 
-def frame(sequence: int, seconds: float = 0.0, faces: int = 1) -> actions.FrameInput:
-    return actions.FrameInput(
+def frame(sequence: int, seconds: float = 0.0, faces: int = 1) -> FrameInput:
+    return FrameInput(
         sequence=sequence,
         captured_at=timezone.now() + timedelta(seconds=seconds),
         faces=tuple(happy_face(100 - 10 * i) for i in range(faces)),
@@ -28,8 +30,8 @@ def frame(sequence: int, seconds: float = 0.0, faces: int = 1) -> actions.FrameI
     )
 
 
-def record(session: EvaluationSession, *frames: actions.FrameInput) -> actions.Recorded | None:
-    return actions.record_observations(company_id=session.company_id, session_id=session.pk, frames=frames)
+def record(session: EvaluationSession, *frames: FrameInput) -> recording.Recorded | None:
+    return recording.record_observations(company_id=session.company_id, session_id=session.pk, frames=frames)
 
 
 def audit_actions(company: Company) -> list[str]:
@@ -145,10 +147,10 @@ class TestRecording:
         record(bob_session, frame(1, faces=0))
         bob_session.refresh_from_db()
         assert (bob_session.frames_processed, bob_session.faces_observed) == (1, 0)
-        assert actions.running_grade(bob_session).usable_frames == 0
+        assert running_grade(bob_session).usable_frames == 0
 
     def test_a_failed_frame_is_counted_with_its_reason(self, bob_session: EvaluationSession) -> None:
-        failed = actions.FrameInput(sequence=3, captured_at=timezone.now(), error="the JPEG image is truncated")
+        failed = FrameInput(sequence=3, captured_at=timezone.now(), error="the JPEG image is truncated")
         record(bob_session, failed)
         bob_session.refresh_from_db()
         assert bob_session.frames_failed == 1
@@ -168,11 +170,11 @@ class TestRecording:
     def test_frames_of_a_deleted_session_are_ignored_quietly(self, bob_session: EvaluationSession) -> None:
         company_id, session_id = bob_session.company_id, bob_session.pk
         bob_session.delete()
-        assert actions.record_observations(company_id=company_id, session_id=session_id, frames=[frame(1)]) is None
+        assert recording.record_observations(company_id=company_id, session_id=session_id, frames=[frame(1)]) is None
 
     def test_the_company_id_must_match_the_session(self, bob_session: EvaluationSession, company_b: Company) -> None:
         assert (
-            actions.record_observations(company_id=company_b.pk, session_id=bob_session.pk, frames=[frame(1)]) is None
+            recording.record_observations(company_id=company_b.pk, session_id=bob_session.pk, frames=[frame(1)]) is None
         )
         assert not SessionFrame.unscoped_objects.exists()
 

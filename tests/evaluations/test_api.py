@@ -387,7 +387,7 @@ class TestVideo:
         assert frames.count() == 6  # 3 seconds at 2 frames per second
         assert sorted(frames.values_list("offset_seconds", flat=True)) == [0.0, 0.5, 1.0, 1.5, 2.0, 2.5]
         assert Observation.objects.for_company(company_a).filter(session=session).count() >= 6
-        assert not list(actions.video_path(session).parent.glob("*.video"))  # the upload is deleted
+        assert not list(session.video_path.parent.glob("*.video"))  # the upload is deleted
 
     def test_it_refuses_a_file_that_is_not_a_video(
         self, bob_client: APIClient, bob: User, company_a: Company, face_jpeg: bytes, nothing_written: Written

@@ -442,3 +442,27 @@ async def test_a_truncated_jpeg_is_reported_as_failed_and_counted(
     await agent.disconnect()
     session = await fetch(bob_session)
     assert (session.frames_received, session.frames_failed, session.frames_processed) == (1, 1, 0)
+
+
+async def test_a_stale_frame_is_reported_to_the_agent_and_the_dashboard(
+    bob_session: EvaluationSession, bob_headers: Headers, alice_headers: Headers, face_jpeg: bytes
+) -> None:
+    import base64
+    import time
+
+    from evaluations.tasks import analyse_frame
+
+    agent, _ = await hello(path_of(bob_session), bob_headers)
+    dashboard, _ = await hello("/ws/dashboard/", alice_headers)
+    slot = InFlight.slot(str(bob_session.public_id), 7)
+    # A frame that waited a minute in the queue (workers stalled): the task drops it unanalysed.
+    await sync_to_async(analyse_frame)(
+        bob_session.company_id, bob_session.pk, 7, time.time() - 60, base64.b64encode(face_jpeg).decode(), slot
+    )
+    for communicator in (agent, dashboard):
+        (message,) = (await until(communicator, lambda m: m["type"] == "frame.dropped"))[-1:]
+        assert (message["session"], message["sequence"], message["reason"]) == (str(bob_session.public_id), 7, "stale")
+        assert message["age_ms"] >= 60_000
+        await communicator.disconnect()
+    session = await fetch(bob_session)
+    assert (session.frames_dropped, session.frames_processed) == (1, 0)

@@ -11,7 +11,8 @@ from django.conf import settings
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Company, User
-from evaluations import actions
+from evaluations import recording, retention
+from evaluations.analysis import FrameInput
 from evaluations.grading import Face
 from evaluations.models import EvaluationSession, Observation, SessionFrame
 from evaluations.tasks import purge_expired
@@ -26,10 +27,10 @@ FACE = Face(box=(10, 10, 80, 80), score=0.9, probabilities=(0.0, 0.0, 0.0, 1.0, 
 def session_aged(user: User, company: Company, days: int, *, finished: bool = True) -> EvaluationSession:
     """A session with one analysed frame, started (and finished) ``days`` ago."""
     session = start(user, company)
-    actions.record_observations(
+    recording.record_observations(
         company_id=company.pk,
         session_id=session.pk,
-        frames=[actions.FrameInput(sequence=1, captured_at=timezone.now(), faces=(FACE,), model_version="m")],
+        frames=[FrameInput(sequence=1, captured_at=timezone.now(), faces=(FACE,), model_version="m")],
         push_frames=False,
     )
     then = timezone.now() - timedelta(days=days)
@@ -55,7 +56,7 @@ def test_sessions_past_the_companys_retention_are_deleted_with_their_observation
     old_a, recent_a = session_aged(bob, company_a, 40), session_aged(bob, company_a, 10)
     old_b = session_aged(charlie, company_b, 40)  # same age, but company B keeps a year
 
-    assert actions.purge_expired_sessions() == {company_a.slug: 1}
+    assert retention.purge_expired_sessions() == {company_a.slug: 1}
 
     assert not exists(old_a)
     assert not Observation.objects.for_company(company_a).filter(session_id=old_a.pk).exists()
@@ -68,14 +69,14 @@ def test_sessions_past_the_companys_retention_are_deleted_with_their_observation
     assert not AuditEvent.objects.for_company(company_b).filter(action="sessions.purged").exists()
 
     # Running again finds nothing more.
-    assert actions.purge_expired_sessions() == {}
+    assert retention.purge_expired_sessions() == {}
 
 
 def test_an_abandoned_session_counts_from_its_start(bob: User, company_a: Company) -> None:
     company_a.retention_days = 30
     company_a.save()
     abandoned = session_aged(bob, company_a, 45, finished=False)
-    assert actions.purge_expired_sessions() == {company_a.slug: 1}
+    assert retention.purge_expired_sessions() == {company_a.slug: 1}
     assert not exists(abandoned)
 
 
@@ -94,7 +95,12 @@ def test_a_purged_sessions_waiting_video_file_is_deleted_but_not_another_company
     old_a, old_b = session_aged(bob, company_a, 40), session_aged(charlie, company_b, 40)
     files = []
     for session in (old_a, old_b):
-        path = actions.video_path(EvaluationSession.objects.for_company(session.company).get(pk=session.pk))
+        path = (
+            EvaluationSession.objects.for_company(session.company)
+            .select_related("company")
+            .get(pk=session.pk)
+            .video_path
+        )
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"video")
         files.append(path)

@@ -1,0 +1,109 @@
+"""The one adapter between evaluations and the ``inference`` library.
+
+It owns which ``inference.Options`` each channel uses and turns ``inference`` results into the
+frames the worker records and grading folds (:class:`FrameInput`). ``inference`` is imported
+lazily: the web process only pays for it on the first one-shot analysis.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal
+
+from evaluations import grading
+
+if TYPE_CHECKING:
+    from inference import ImageResult, Options
+
+
+class Use(enum.Enum):
+    """What a frame is: it decides the detector and the test-time augmentation."""
+
+    LIVE = "live"
+    UPLOAD = "upload"
+    VIDEO = "video"
+
+
+LIVE_DETECTOR: Literal["full", "short", "auto"] = "auto"
+"""Live frames come from the agent's camera facing the customer: the face is usually large, and
+the short-range detector finds it at a third of the full-range cost (docs/decisions.md "Face
+detector"); a customer further away (a face under about a tenth of the frame) is missed by it,
+so a frame with no short-range face goes through the full range too. Uploaded images and videos
+may show small or distant faces: they use the full range."""
+
+LIVE_TTA = "flip"
+UPLOAD_TTA = "ten"
+"""Test-time augmentation in production (docs/training.md): live frames average the face and its
+mirror image (0.9 ms of CPU per face against 0.5 without; ten crops cost 4 ms, a quarter of a
+live frame's whole budget); uploaded images, videos and the one-shot analyse endpoint, far fewer
+frames, use the ten crops the model report leads with."""
+
+
+@dataclass(frozen=True)
+class FrameInput:
+    """One analysed frame handed to ``evaluations.recording.record_observations`` (faces largest first)."""
+
+    sequence: int
+    captured_at: datetime
+    faces: tuple[grading.Face, ...] = ()
+    model_version: str = ""
+    offset_seconds: float | None = None  # None: seconds since the session started
+    error: str = ""  # non-empty: the frame could not be analysed
+
+
+def options(use: Use, faces: Literal["all", "primary"] = "all") -> Options:
+    """The ``inference.Options`` of a live frame, an uploaded image or a video frame."""
+    import inference
+
+    if use is Use.LIVE:
+        return inference.Options(faces=faces, detector=LIVE_DETECTOR, tta=LIVE_TTA)
+    return inference.Options(faces=faces, detector="full", tta=UPLOAD_TTA)
+
+
+def grading_faces(result: ImageResult) -> tuple[grading.Face, ...]:
+    """The faces of an ``inference`` result as grading reads them (largest first, as inference returns them)."""
+    return tuple(
+        grading.Face(
+            box=(int(face.box[0]), int(face.box[1]), int(face.box[2]), int(face.box[3])),
+            score=float(face.score),
+            probabilities=tuple(float(p) for p in face.probabilities),
+            dominant=face.dominant,
+            flags=tuple(face.quality.flags()),
+        )
+        for face in result.faces
+    )
+
+
+def frame_input(
+    sequence: int, captured_at: datetime, result: ImageResult, offset_seconds: float | None = None
+) -> FrameInput:
+    """A recorded frame from an ``inference`` result."""
+    return FrameInput(
+        sequence=sequence,
+        captured_at=captured_at,
+        faces=grading_faces(result),
+        model_version=result.model_version,
+        offset_seconds=offset_seconds,
+    )
+
+
+def failed_frame(sequence: int, captured_at: datetime, error: str) -> FrameInput:
+    """A frame that could not be analysed, with the reason the client is told."""
+    return FrameInput(sequence=sequence, captured_at=captured_at, error=error)
+
+
+def analyse_image(data: bytes, use: Use, faces: Literal["all", "primary"] = "all") -> ImageResult:
+    """Analyse one encoded image; raises ``inference.InferenceError`` subclasses."""
+    import inference
+
+    return inference.analyse_image(data, options(use, faces))
+
+
+def analyse_images(images: Sequence[Any], use: Use) -> Iterable[ImageResult]:
+    """Analyse decoded video frames in one batch."""
+    import inference
+
+    return inference.analyse_frames(list(images), options(use))  # type: ignore[no-any-return]

@@ -1,0 +1,307 @@
+"""The worker side of evaluation sessions: recording analysed frames and video progress.
+
+Per-frame bookkeeping is not written to the audit log: a live session produces several frames a
+second and the observations are the data itself. Workers hold ids, not objects: every query here
+goes through ``for_company_id`` with the company id the task was given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import connection, transaction
+from django.db.models import F
+
+from accounts.actions import audit
+from evaluations import grading, protocol
+from evaluations.actions import SYSTEM, apply_grade, finish_session
+from evaluations.analysis import FrameInput
+from evaluations.models import EvaluationSession, FrameOutcome, Observation, SessionFrame, VideoStatus
+from evaluations.selectors import grade_summary, rubric_of
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """What :func:`record_observations` did with a batch."""
+
+    stored: list[int]
+    duplicates: list[int]
+    dropped: int
+
+
+def _sessions(company_id: int) -> Any:
+    return EvaluationSession.objects.for_company_id(company_id)
+
+
+def _lock_by_id(company_id: int, session_id: int) -> EvaluationSession | None:
+    return (
+        _sessions(company_id)
+        .select_for_update(of=("self",))
+        .select_related("company", "rubric_version")
+        .filter(pk=session_id)
+        .first()
+    )
+
+
+_FRAME_FIELDS = (
+    "public_id", "company_id", "rubric_version_id", "status", "started_at", "grade_state", "grade_letter", "score",
+    "confidence", "frames_received", "frames_rejected", "frames_dropped", "frames_processed", "frames_failed",
+    "faces_observed",
+)  # fmt: skip
+
+
+def _relax_commit() -> None:
+    """Let this transaction's COMMIT return before the WAL reaches disk (PostgreSQL only).
+
+    Frames arrive several times a second per session and the fsync was the largest part of
+    storing one. A database crash can lose the last fraction of a second of committed frames,
+    never part of one (the transaction is still atomic); session state changes keep full
+    durability because they do not go through here.
+    """
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _lock_for_frames(company_id: int, session_id: int) -> EvaluationSession | None:
+    """Lock a session row for recording frames: one plain ``SELECT ... FOR UPDATE``, no joins.
+
+    This runs for every live frame, so the rubric and the company's public id come from
+    per-process caches of immutable rows instead of joins.
+    """
+    return _sessions(company_id).select_for_update().only(*_FRAME_FIELDS).filter(pk=session_id).first()
+
+
+def _face_json(face: grading.Face, primary: bool) -> dict[str, Any]:
+    return {
+        "box": list(face.box),
+        "score": round(face.score, 4),
+        "emotions": {e: round(p, 4) for e, p in zip(grading.EMOTIONS, face.probabilities, strict=True)},
+        "dominant": face.dominant,
+        "quality": list(face.flags),
+        "primary": primary,
+    }
+
+
+@transaction.atomic
+def record_observations(
+    *, company_id: int, session_id: int, frames: Sequence[FrameInput], push_frames: bool = True
+) -> Recorded | None:
+    """Store analysed frames and update the running grade; return None if the session is gone.
+
+    Steps:
+    1. Lock the session row: every writer of a session's frames holds this lock, so the ledger
+       check below cannot race.
+    2. A finished or cancelled session stores nothing; its frames are counted as dropped.
+    3. Skip sequence numbers already in the ledger (a retried task, a repeated client number).
+    4. Insert the ledger rows and the observations; fold usable frames into the running grade.
+    5. After commit, push each frame's result and the running grade to the session and company.
+    """
+    _relax_commit()
+    session = _lock_for_frames(company_id, session_id)
+    if session is None:
+        return None
+    if not session.is_active:
+        _sessions(company_id).filter(pk=session.pk).update(frames_dropped=F("frames_dropped") + len(frames))
+        return Recorded(stored=[], duplicates=[], dropped=len(frames))
+
+    wanted: dict[int, FrameInput] = {}
+    duplicates: list[int] = []
+    for frame in frames:
+        if frame.sequence in wanted:
+            duplicates.append(frame.sequence)
+        else:
+            wanted[frame.sequence] = frame
+    seen = set(
+        SessionFrame.objects.for_company_id(company_id)
+        .filter(session_id=session.pk, sequence__in=list(wanted))
+        .values_list("sequence", flat=True)
+    )
+    duplicates += [seq for seq in wanted if seq in seen]
+    new = [f for seq, f in wanted.items() if seq not in seen]
+
+    rubric = rubric_of(company_id, session.rubric_version_id)
+    state = grading.GradeState.from_json(session.grade_state)
+    ledger: list[SessionFrame] = []
+    observations: list[Observation] = []
+    processed = failed = faces_total = 0
+    events: list[dict[str, Any]] = []
+    for frame in new:
+        offset = (
+            frame.offset_seconds
+            if frame.offset_seconds is not None
+            else max(0.0, (frame.captured_at - session.started_at).total_seconds())
+        )
+        outcome = FrameOutcome.FAILED if frame.error else FrameOutcome.PROCESSED
+        ledger.append(
+            SessionFrame(
+                company_id=company_id,
+                session=session,
+                sequence=frame.sequence,
+                captured_at=frame.captured_at,
+                offset_seconds=offset,
+                outcome=outcome,
+                faces=len(frame.faces),
+                error=frame.error[:300],
+            )
+        )
+        if frame.error:
+            failed += 1
+            events.append({"sequence": frame.sequence, "detail": frame.error})
+            continue
+        processed += 1
+        faces_total += len(frame.faces)
+        primary = grading.primary_face_index(frame.faces)
+        for index, face in enumerate(frame.faces):
+            x, y, w, h = face.box
+            observations.append(
+                Observation(
+                    company_id=company_id,
+                    session=session,
+                    frame_sequence=frame.sequence,
+                    captured_at=frame.captured_at,
+                    offset_seconds=offset,
+                    face_index=index,
+                    is_primary=index == primary,
+                    box_x=x,
+                    box_y=y,
+                    box_w=w,
+                    box_h=h,
+                    detection_score=face.score,
+                    dominant=face.dominant,
+                    quality_flags=list(face.flags),
+                    model_version=frame.model_version,
+                    **dict(zip(grading.EMOTIONS, face.probabilities, strict=True)),
+                )
+            )
+        state.add(grading.Frame(sequence=frame.sequence, offset_seconds=offset, faces=frame.faces), rubric)
+        events.append(
+            {
+                "sequence": frame.sequence,
+                "captured_at": frame.captured_at,
+                "offset_seconds": offset,
+                "model_version": frame.model_version,
+                "faces": [_face_json(face, i == primary) for i, face in enumerate(frame.faces)],
+            }
+        )
+
+    if ledger:
+        # Every writer holds the session lock, so nothing conflicts; ON CONFLICT DO NOTHING on the
+        # unique constraints is the backstop, cheaper per frame than a savepoint.
+        SessionFrame.objects.bulk_create(ledger, ignore_conflicts=True)
+        Observation.objects.bulk_create(observations, ignore_conflicts=True)
+        session.grade_state = state.to_json()
+        apply_grade(session, grading.summarize(state, rubric))
+        session.frames_processed += processed
+        session.frames_failed += failed
+        session.faces_observed += faces_total
+        session.save(
+            update_fields=[
+                "grade_state",
+                "grade_letter",
+                "score",
+                "confidence",
+                "frames_processed",
+                "frames_failed",
+                "faces_observed",
+            ]
+        )
+        if push_frames:
+            grade = grade_summary(session)
+            stats = session.stats()
+            for event in events:
+                if "faces" in event:
+                    payload = protocol.frame_result(**event, grade=grade, stats=stats)
+                else:
+                    payload = protocol.frame_failed(**event, grade=grade, stats=stats)
+                protocol.broadcast_on_commit(session, payload)
+    return Recorded(stored=[f.sequence for f in new], duplicates=duplicates, dropped=0)
+
+
+@transaction.atomic
+def drop_stale_frame(*, company_id: int, session_id: int, session_public_id: str, sequence: int, age_ms: int) -> None:
+    """Count a live frame that waited too long for a worker as dropped, and tell the session and dashboard."""
+    _relax_commit()
+    updated = _sessions(company_id).filter(pk=session_id).update(frames_dropped=F("frames_dropped") + 1)
+    if updated:
+        payload = protocol.frame_dropped(sequence, "stale", age_ms=age_ms)
+        protocol.send_on_commit(session_public_id, company_id, payload)
+
+
+def count_live_frames(*, company_id: int, session_id: int, received: int, rejected: int, dropped: int) -> None:
+    """Add the websocket consumer's counters (flushed about once a second, and on disconnect)."""
+    if not (received or rejected or dropped):
+        return
+    _sessions(company_id).filter(pk=session_id).update(
+        frames_received=F("frames_received") + received,
+        frames_rejected=F("frames_rejected") + rejected,
+        frames_dropped=F("frames_dropped") + dropped,
+    )
+
+
+# --- Videos ------------------------------------------------------------------------------------
+
+
+def _video_event(session: EvaluationSession) -> None:
+    protocol.broadcast_on_commit(session, protocol.video_progress(session, grade_summary(session)))
+
+
+@transaction.atomic
+def claim_video(*, company_id: int, session_id: int) -> EvaluationSession | None:
+    """Claim a queued video for analysis (or re-claim one whose worker died); None if nothing to do."""
+    session = _lock_by_id(company_id, session_id)
+    if session is None or session.video_status not in (VideoStatus.QUEUED, VideoStatus.PROCESSING):
+        return None
+    if not session.is_active:
+        return None
+    session.video_status = VideoStatus.PROCESSING
+    session.save(update_fields=["video_status"])
+    _video_event(session)
+    return session
+
+
+@transaction.atomic
+def record_video_batch(*, company_id: int, session_id: int, frames: Sequence[FrameInput], done: int) -> bool:
+    """Store a batch of video frames and the progress; False when the session stopped meanwhile."""
+    recorded = record_observations(company_id=company_id, session_id=session_id, frames=frames, push_frames=False)
+    if recorded is None or recorded.dropped:
+        return False
+    session = _lock_by_id(company_id, session_id)
+    assert session is not None  # locked above in this transaction
+    session.video_frames_done = max(session.video_frames_done, done)
+    session.frames_received = session.frames_processed + session.frames_failed
+    session.save(update_fields=["video_frames_done", "frames_received"])
+    _video_event(session)
+    return True
+
+
+def video_frames_done(*, company_id: int, session_id: int) -> int:
+    """How many frames of the session's video are stored (0 if the session is gone)."""
+    done = _sessions(company_id).filter(pk=session_id).values_list("video_frames_done", flat=True).first()
+    return done or 0
+
+
+@transaction.atomic
+def complete_video(*, company_id: int, session_id: int, error: str = "") -> EvaluationSession | None:
+    """Mark the video analysed (then finish the session) or failed with a message for the user."""
+    session = _lock_by_id(company_id, session_id)
+    if session is None or session.video_status not in (VideoStatus.QUEUED, VideoStatus.PROCESSING):
+        return session
+    session.video_status = VideoStatus.FAILED if error else VideoStatus.DONE
+    session.video_error = error[:300]
+    if not error:
+        session.video_frames_total = session.video_frames_done  # the estimate becomes the count
+    session.save(update_fields=["video_status", "video_error", "video_frames_total"])
+    audit(
+        SYSTEM,
+        session.company,
+        "session.video_failed" if error else "session.video_analysed",
+        session,
+        {"error": error},
+    )
+    _video_event(session)
+    if not error and session.is_active:
+        return finish_session(actor=SYSTEM, session=session)
+    return session
