@@ -2,7 +2,7 @@
 //
 // Flow: the agent confirms the camera notice -> the camera starts -> a live session is created
 // through the REST API -> camera frames go to the session's websocket as binary messages
-// (4-byte big-endian sequence number + JPEG, README "Live websocket") at the chosen rate ->
+// (4-byte big-endian sequence number + JPEG, docs/websocket.md) at the chosen rate ->
 // results, the running grade and drops come back on the same socket. Pause, resume, finish and
 // cancel go through the REST API. Finishing or cancelling switches the camera off at once.
 "use strict";
