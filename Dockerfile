@@ -24,6 +24,7 @@ COPY evaluations ./evaluations
 COPY inference ./inference
 COPY frontend ./frontend
 COPY ml ./ml
+COPY modelversions ./modelversions
 COPY manage.py ./
 RUN pip install . \
     && SECRET_KEY=collectstatic-only MOODSAAS_MODE=embedded python manage.py collectstatic --noinput \

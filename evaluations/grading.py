@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-EMOTIONS: tuple[str, ...] = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from inference.classes import EMOTIONS
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "F")
 GROUP_OF_EMOTION: dict[str, str] = {

@@ -22,12 +22,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from inference.classes import EMOTIONS
 from inference.classify import Classifier, default_classifier
-from inference.decode import MAX_PIXELS, Frame, decode_bytes, frame_from_array
+from inference.decode import MAX_PIXELS, DecodedImage, decode_bytes, frame_from_array
 from inference.detect import BlazeFace, Detection
 from inference.errors import InferenceError, UnsupportedImage
-from ml.classes import EMOTIONS
-from ml.preprocessing import TTA_MODES, PreprocessParams, crop_face
+from inference.preprocessing import TTA_MODES, PreprocessParams, crop_face
 
 ImageInput = bytes | bytearray | memoryview | npt.NDArray[Any]
 
@@ -50,7 +50,7 @@ class Options:
     min_face_size: int = 20
     """Ignore faces whose box side is smaller than this many pixels."""
     tta: str = "none"
-    """Test-time augmentation: ``none``, ``flip`` or ``ten`` (see ``ml.preprocessing.tta_views``)."""
+    """Test-time augmentation: ``none``, ``flip`` or ``ten`` (see ``inference.preprocessing.tta_views``)."""
     min_score: float = 0.5
     """Detector confidence threshold."""
     max_pixels: int = MAX_PIXELS
@@ -93,7 +93,7 @@ class Face:
     """x, y, width, height in pixels of the (EXIF-oriented) image."""
     score: float
     probabilities: tuple[float, ...]
-    """The 7 emotion probabilities in FER2013 order (``ml.classes.EMOTIONS``)."""
+    """The 7 emotion probabilities in FER2013 order (``inference.classes.EMOTIONS``)."""
     quality: Quality
     model_version: str
 
@@ -180,14 +180,14 @@ class Engine:
             self.detector_for(model).detect(np.zeros((64, 64, 3), np.uint8))
         return self.classifier.model().version
 
-    def frame(self, image: ImageInput, options: Options) -> Frame:
+    def frame(self, image: ImageInput, options: Options) -> DecodedImage:
         if isinstance(image, bytes | bytearray | memoryview):
             return decode_bytes(bytes(image), options.max_pixels)
         if isinstance(image, np.ndarray):
             return frame_from_array(image, options.max_pixels)
         raise UnsupportedImage(f"expected image bytes or a numpy array, got {type(image).__name__}")
 
-    def analyse_frames(self, frames: Sequence[Frame], options: Options) -> list[ImageResult]:
+    def analyse_frames(self, frames: Sequence[DecodedImage], options: Options) -> list[ImageResult]:
         """Detect faces in every frame, then classify all faces of all frames in one batch."""
         params: PreprocessParams = self.classifier.params
         per_frame: list[list[Detection]] = []

@@ -18,10 +18,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
+from inference import registry
+from inference.classes import NUM_CLASSES
 from inference.errors import ModelUnavailable
-from ml import registry
-from ml.preprocessing import PreprocessParams, tta_views
-from ml.serving import ServingModel
+from inference.preprocessing import PreprocessParams, tta_views
+from inference.serving import ServingModel
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +89,7 @@ class Classifier:
         """
         model = self.model()
         if not len(faces48):
-            return np.zeros((0, len(registry.EMOTIONS)), np.float32), model.version
+            return np.zeros((0, NUM_CLASSES), np.float32), model.version
         views = tta_views(faces48, tta, model.info.preprocess)
         n_views, n = views.shape[:2]
         logits = model.logits(views.reshape(n_views * n, *views.shape[2:]))

@@ -1,8 +1,9 @@
-"""``python -m inference``: analyse images and videos, or run the benchmark.
+"""``python -m inference``: analyse images and videos.
 
 python -m inference analyze PATH... [--json] [--annotate OUT.png] [--primary] [--tta MODE]
 python -m inference video PATH [--fps N] [--json]
-python -m inference bench [--json]
+
+The benchmark against the `fer` package is ``python -m benchmarks.pipeline``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from inference.errors import InferenceError
-from ml.preprocessing import TTA_MODES
+from inference.preprocessing import TTA_MODES
 
 
 def annotate_path(out: Path, index: int, total: int) -> Path:
@@ -96,12 +97,6 @@ def cmd_video(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_bench(args: argparse.Namespace) -> int:
-    from inference.bench import main as bench_main
-
-    return bench_main(as_json=args.json, repeats=args.repeats)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m inference", description="Face emotion inference engine.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,11 +116,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--tta", choices=TTA_MODES, default="none")
     p.set_defaults(func=cmd_video)
-
-    p = sub.add_parser("bench", help="speed and detection benchmark against the `fer` package")
-    p.add_argument("--json", action="store_true")
-    p.add_argument("--repeats", type=int, default=30, help="timed runs per photo")
-    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -1,4 +1,4 @@
-"""Turn untrusted bytes or arrays into an 8-bit BGR frame plus its grayscale version.
+"""Turn untrusted bytes or arrays into an 8-bit BGR image plus its grayscale version.
 
 Pillow reads the header lazily, so the pixel count is checked before any pixel is decoded;
 EXIF orientation is applied; grayscale, palette, RGBA and 16-bit images are normalised.
@@ -17,7 +17,7 @@ import numpy.typing as npt
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from inference.errors import CorruptImage, ImageTooLarge, UnsupportedImage
-from ml.preprocessing import to_gray
+from inference.preprocessing import to_gray
 
 FORMATS = ("JPEG", "PNG", "WEBP")
 MAX_PIXELS = 40_000_000
@@ -25,7 +25,7 @@ MAX_PIXELS = 40_000_000
 
 
 @dataclass(frozen=True)
-class Frame:
+class DecodedImage:
     """One decoded image: ``bgr`` (H, W, 3) uint8 for detection, ``gray`` (H, W) uint8 for emotions."""
 
     bgr: npt.NDArray[np.uint8]
@@ -40,8 +40,8 @@ class Frame:
         return int(self.gray.shape[0])
 
 
-def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> Frame:
-    """Decode JPEG, PNG or WebP bytes (EXIF orientation applied) into a :class:`Frame`."""
+def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> DecodedImage:
+    """Decode JPEG, PNG or WebP bytes (EXIF orientation applied) into a :class:`DecodedImage`."""
     if not data:
         raise CorruptImage("the image is empty (0 bytes)")
     try:
@@ -120,7 +120,7 @@ def _to_array(image: Image.Image) -> npt.NDArray[np.generic]:
     return cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
 
 
-def frame_from_array(image: npt.NDArray[np.generic], max_pixels: int = MAX_PIXELS) -> Frame:
+def frame_from_array(image: npt.NDArray[np.generic], max_pixels: int = MAX_PIXELS) -> DecodedImage:
     """Accept an OpenCV-style array: (H, W) gray, (H, W, 1|3|4) gray/BGR/BGRA; uint8 or uint16."""
     if not isinstance(image, np.ndarray):
         raise UnsupportedImage(f"expected bytes or a numpy array, got {type(image).__name__}")
@@ -139,11 +139,11 @@ def frame_from_array(image: npt.NDArray[np.generic], max_pixels: int = MAX_PIXEL
     else:
         eight = _to_uint8(image)
         bgr = cv2.cvtColor(eight, cv2.COLOR_BGRA2BGR) if eight.shape[2] == 4 else np.ascontiguousarray(eight)
-    return Frame(bgr=np.asarray(bgr, np.uint8), gray=gray)
+    return DecodedImage(bgr=np.asarray(bgr, np.uint8), gray=gray)
 
 
 def _to_uint8(image: npt.NDArray[Any]) -> npt.NDArray[np.uint8]:
-    """8-bit pixels the way ``ml.preprocessing.to_gray`` makes them: top byte of 16-bit, clip others."""
+    """8-bit pixels the way ``inference.preprocessing.to_gray`` makes them: top byte of 16-bit, clip others."""
     if image.dtype == np.uint8:
         return image
     if image.dtype == np.uint16:

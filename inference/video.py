@@ -13,9 +13,9 @@ import numpy as np
 import numpy.typing as npt
 
 from inference.api import ImageResult, Options, default_engine
+from inference.classes import EMOTIONS
 from inference.decode import frame_from_array
 from inference.errors import VideoError
-from ml.classes import EMOTIONS
 
 MAX_SAMPLE_FPS = 30.0
 

@@ -1,4 +1,6 @@
-"""MoodSaaS emotion-model library: datasets, preprocessing, training, evaluation, registry.
+"""MoodSaaS emotion-model library: datasets, training, evaluation, export, registry writing.
 
-The public surface is plain functions and dataclasses; nothing here imports Django models.
+Sits on :mod:`inference` (classes, preprocessing, registry reading, serving) and never the
+other way round. Plain functions and dataclasses; no Django (its Django surface is the
+``modelversions`` app).
 """

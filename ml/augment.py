@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ml.preprocessing import CROP_SIZE
+from inference.preprocessing import CROP_SIZE
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
+from inference.preprocessing import to_model_input
 from ml.datasets import LabelledImages
-from ml.preprocessing import to_model_input
 
 
 class CheckpointMismatch(ValueError):

@@ -7,34 +7,32 @@ import json
 import sys
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import cv2
 import numpy as np
 import numpy.typing as npt
 
+from inference import registry
+from inference.detect import BlazeFace
+from inference.preprocessing import crop_face
 from ml.average import CheckpointMismatch, average_checkpoints
-from ml.datasets import DatasetError, FaceCropper, LabelledImages, load
+from ml.datasets import DEFAULT_DATA, DatasetError, FaceCropper, LabelledImages, load
 from ml.distill import TeacherError
 from ml.ensemble import EnsembleMismatch, combine
-from ml.registry import RegistryError
-
-if TYPE_CHECKING:
-    from ml.evaluate import Scorer
-
-DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "fer2013"
+from ml.evaluate import evaluate, write_plots
+from ml.export import export, scorer_for
+from ml.model import ArchConfig
+from ml.registry import activate, restore_previous
+from ml.scoring import Scorer, keras_logits_fn
+from ml.train import TrainConfig, train
 
 
 def detector_cropper() -> FaceCropper:
     """Crop faces with the serving detector (``inference``), exactly as production does.
 
-    ``ml`` stays importable without ``inference``; only image-folder data sets of whole photos
-    need the detector, so it is imported here, lazily.
+    Only image-folder data sets of whole photos need it; the detector loads when called.
     """
-    import cv2
-
-    from inference.detect import BlazeFace
-    from ml.preprocessing import crop_face
-
     detector = BlazeFace()
 
     def crop(gray: npt.NDArray[np.uint8]) -> npt.NDArray[np.uint8] | None:
@@ -66,9 +64,6 @@ def cmd_stats(args: argparse.Namespace) -> int:
 
 
 def cmd_train(args: argparse.Namespace) -> int:
-    from ml.model import ArchConfig
-    from ml.train import TrainConfig, train
-
     cfg = TrainConfig()
     arch = cfg.arch
     if args.camera_augment is not None:
@@ -118,10 +113,6 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def _scorer(model: str) -> Scorer:
     """Resolve ``active``, a registered version name or a ``.keras`` file to a scorer."""
-    from ml import registry
-    from ml.evaluate import Scorer, keras_logits_fn
-    from ml.export import scorer_for
-
     if model.endswith(".keras") and Path(model).is_file():
         import keras
 
@@ -132,8 +123,6 @@ def _scorer(model: str) -> Scorer:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from ml.evaluate import evaluate, write_plots
-
     data = _load(args.data, args.split, args.limit, 0, crop_faces=not args.no_face_crop)
     scorer = _scorer(args.model)
     report = evaluate(
@@ -191,9 +180,6 @@ def _print_report(report: dict[str, Any]) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ml import registry
-    from ml.export import export
-
     run = Path(args.run) if args.run else None
     keras_path = Path(args.keras) if args.keras else (run / "best.keras" if run else None)
     if keras_path is None or not keras_path.is_file():
@@ -221,7 +207,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     _print_report(report)
     print(f"registered {info.version} in {info.path}")
     if args.activate:
-        registry.activate(info.version)
+        activate(info.version)
         print(f"activated {info.version}")
     return 0
 
@@ -240,8 +226,6 @@ def cmd_ensemble(args: argparse.Namespace) -> int:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
-    from ml import registry
-
     try:
         current = registry.active_version()
     except registry.RegistryError:
@@ -254,9 +238,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 def cmd_activate(args: argparse.Namespace) -> int:
-    from ml import registry
-
-    info = registry.restore_previous() if args.previous else registry.activate(args.version)
+    info = restore_previous() if args.previous else activate(args.version)
     print(f"active model: {info.version}")
     return 0
 
@@ -368,6 +350,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
-    except (DatasetError, RegistryError, CheckpointMismatch, EnsembleMismatch, TeacherError) as exc:
+    except (DatasetError, registry.RegistryError, CheckpointMismatch, EnsembleMismatch, TeacherError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from ml.classes import EMOTION_INDEX, EMOTIONS, NUM_CLASSES
-from ml.preprocessing import IMAGE_SIZE
+from inference.classes import EMOTION_INDEX, EMOTIONS, NUM_CLASSES
+from inference.preprocessing import IMAGE_SIZE
 
+DEFAULT_DATA = Path(__file__).resolve().parent.parent.parent / "shared" / "datasets" / "fer2013"
+"""Where the FER2013 splits live as ``fer2013-<split>.npz``: the default of every command."""
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 # Kaggle's Usage column and common folder names, mapped to our split names.
 SPLIT_ALIASES = {

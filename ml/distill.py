@@ -23,10 +23,11 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from ml.classes import NUM_CLASSES
+from inference.classes import NUM_CLASSES
+from inference.preprocessing import PreprocessParams, tta_views
+from inference.registry import sha256
 from ml.datasets import LabelledImages
-from ml.preprocessing import PreprocessParams, tta_views
-from ml.registry import sha256
+from ml.scoring import keras_logits_fn, probabilities
 
 CACHE_FILE = "teacher_targets.npz"
 CHUNK = 2048
@@ -42,8 +43,6 @@ def teacher_probabilities(
 ) -> npt.NDArray[np.float32]:
     """The teacher's probabilities at ``temperature``, averaged over the ``mode`` TTA views."""
     import keras
-
-    from ml.evaluate import keras_logits_fn, probabilities
 
     model = keras.models.load_model(teacher, compile=False)
     shape = tuple(model.input_shape[1:])

@@ -2,7 +2,7 @@
 
 Steps:
 1. Copy the Keras model into ``<model_dir>/<version>/model.keras`` and write the fast serving
-   file next to it (``ml.serving.convert``).
+   file next to it (``ml.convert.convert``).
 2. On the validation split (PublicTest), compute per-view logits with the serving file for
    every TTA mode; fit, for the headline mode, the smallest class logit offsets that lift a
    class under the recall floor, then one temperature per mode (NLL of view-averaged
@@ -20,18 +20,21 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ml import registry
+from inference import registry
+from inference.classes import EMOTIONS
+from inference.preprocessing import DEFAULT_PARAMS, TTA_MODES
+from inference.serving import ServingModel
+from ml.convert import convert
 from ml.datasets import LabelledImages
-from ml.evaluate import Scorer, evaluate, fit_class_bias, fit_temperature, view_logits, write_plots
-from ml.preprocessing import DEFAULT_PARAMS, TTA_MODES
+from ml.evaluate import evaluate, fit_class_bias, fit_temperature, write_plots
+from ml.registry import write_info
+from ml.scoring import Scorer, view_logits
 
 DEFAULT_MIN_RECALL = 0.40
 
 
 def scorer_for(info: registry.ModelInfo, threads: int = 0) -> Scorer:
     """A scorer that runs the version's serving file (the production path)."""
-    from ml.serving import ServingModel
-
     runner = ServingModel.load(info, threads=threads)
     return Scorer(
         version=info.version,
@@ -61,8 +64,6 @@ def export(
     ``keep_keras=False`` ships the serving graph alone: for an ensemble of registered versions,
     whose ``.keras`` files are already in the registry and rebuild it with ``ml ensemble``.
     """
-    from ml.serving import convert
-
     root = root or registry.model_dir()
     target = root / version
     if target.exists():
@@ -76,10 +77,10 @@ def export(
         info = registry.ModelInfo(
             version=version,
             path=staging,
-            classes=registry.EMOTIONS,
+            classes=EMOTIONS,
             preprocess=DEFAULT_PARAMS,
             temperature=1.0,
-            class_bias=(0.0,) * len(registry.EMOTIONS),
+            class_bias=(0.0,) * len(EMOTIONS),
             keras_file="model.keras",
             serving=serving,
             created_at=datetime.now(UTC).isoformat(timespec="seconds"),
@@ -118,7 +119,7 @@ def export(
             (staging / "model.keras").unlink()
             info = replace(info, keras_file="")
         (staging / "MODEL_CARD.md").write_text(model_card(info, report))
-        info = registry.write_info(info)
+        info = write_info(info)
         staging.rename(target)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

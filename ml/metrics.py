@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from ml.classes import EMOTIONS, NUM_CLASSES
+from inference.classes import EMOTIONS, NUM_CLASSES
 
 FloatArray = npt.NDArray[np.floating[Any]]
 IntArray = npt.NDArray[np.integer[Any]]

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from ml.classes import NUM_CLASSES
-from ml.preprocessing import CROP_SIZE
+from inference.classes import NUM_CLASSES
+from inference.preprocessing import CROP_SIZE
 
 
 @dataclass(frozen=True)

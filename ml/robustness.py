@@ -20,7 +20,7 @@ that wins on clean PublicTest but loses here should not be shipped.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import cv2
 import numpy as np
@@ -28,9 +28,8 @@ import numpy.typing as npt
 
 from ml import metrics
 from ml.datasets import LabelledImages
-
-if TYPE_CHECKING:
-    from ml.evaluate import Scorer
+from ml.peer import PeerUnavailable, load_peer_model, peer_inputs
+from ml.scoring import Scorer, keras_logits_fn, probabilities, view_logits
 
 CONDITIONS = ("clean", "reframed", "dark", "low_contrast", "blur", "jpeg", "noise", "low_res")
 
@@ -93,9 +92,6 @@ def perturb(images: npt.NDArray[np.uint8], condition: str, seed: int = 0) -> npt
 
 def robustness(scorer: Scorer, data: LabelledImages, mode: str = "flip", with_peer: bool = True) -> dict[str, Any]:
     """Accuracy and macro-F1 of ``scorer`` (TTA ``mode``) and accuracy of the peer per condition."""
-    from ml.evaluate import keras_logits_fn, probabilities, view_logits
-    from ml.peer import PeerUnavailable, load_peer_model, peer_inputs
-
     peer = None
     if with_peer:
         try:

@@ -26,12 +26,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from inference.classes import NUM_CLASSES
+from inference.preprocessing import to_model_input
 from ml.augment import AugmentConfig, make_augmenter
-from ml.classes import NUM_CLASSES
 from ml.datasets import LabelledImages
 from ml.distill import teacher_targets
 from ml.model import ArchConfig, build_model
-from ml.preprocessing import to_model_input
 
 
 @dataclass(frozen=True)

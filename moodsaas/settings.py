@@ -85,7 +85,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "evaluations",
-    "ml",  # management command and staff API over the model registry; no models
+    "modelversions",  # staff API over the model registry and `manage.py ml`; no models
 ]
 
 MIDDLEWARE = [

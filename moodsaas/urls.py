@@ -11,7 +11,7 @@ from frontend.views import healthz
 api_v1 = [
     path("", include("accounts.urls")),
     path("", include("evaluations.urls")),
-    path("", include("ml.urls")),
+    path("", include("modelversions.urls")),
 ]
 
 urlpatterns = [

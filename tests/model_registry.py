@@ -7,8 +7,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from ml import registry
-from ml.preprocessing import DEFAULT_PARAMS
+from inference import registry
+from inference.classes import EMOTIONS
+from inference.preprocessing import DEFAULT_PARAMS
+from ml.registry import write_info
 
 TINY_ARCH = {"widths": (8, 16), "dense": 16}
 
@@ -17,8 +19,8 @@ def register_tiny(root: Path, version: str, seed: int) -> registry.ModelInfo:
     """Build, convert and register an untrained tiny moodnet as ``version`` under ``root``."""
     import keras
 
+    from ml.convert import convert
     from ml.model import ArchConfig, build_model
-    from ml.serving import convert
 
     keras.utils.set_random_seed(seed)
     target = root / version
@@ -28,15 +30,15 @@ def register_tiny(root: Path, version: str, seed: int) -> registry.ModelInfo:
     info = registry.ModelInfo(
         version=version,
         path=target,
-        classes=registry.EMOTIONS,
+        classes=EMOTIONS,
         preprocess=DEFAULT_PARAMS,
         temperature=1.0,
-        class_bias=(0.0,) * len(registry.EMOTIONS),
+        class_bias=(0.0,) * len(EMOTIONS),
         keras_file="model.keras",
         serving=serving,
         created_at=f"2026-01-0{seed}T00:00:00+00:00",
     )
-    return registry.write_info(info)
+    return write_info(info)
 
 
 @contextmanager

@@ -20,7 +20,7 @@ from django.conf import settings
 from accounts.models import Actor, Company, Role, User
 from evaluations import actions
 from evaluations.models import Channel, EvaluationSession, Observation, RubricVersion, SessionFrame
-from ml import registry
+from ml.registry import activate
 from tests.model_registry import register_tiny
 
 EVALUATION_MODELS = (EvaluationSession, Observation, SessionFrame, RubricVersion)
@@ -31,7 +31,7 @@ def emotion_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A registry with one active tiny model, as $MOODSAAS_MODEL_DIR for this process and its workers."""
     root = tmp_path_factory.mktemp("evaluation-models")
     register_tiny(root, "tiny-eval", 3)
-    registry.activate("tiny-eval", root)
+    activate("tiny-eval", root)
     previous = os.environ.get("MOODSAAS_MODEL_DIR")
     os.environ["MOODSAAS_MODEL_DIR"] = str(root)
     # The process-wide classifier re-reads the registry pointer at most once a second: if another

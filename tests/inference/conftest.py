@@ -1,7 +1,7 @@
 """Fixtures for the inference tests: a tiny registered model and real sample photographs.
 
 The tiny model is an untrained moodnet (random weights, 2 narrow stages) exported through the
-real ``ml.serving.convert`` path into a temporary registry, so tests exercise the production
+real ``ml.convert.convert`` path into a temporary registry, so tests exercise the production
 code without training anything. Tests that need a *trained* model use the repository's
 ``models/`` registry and are skipped while it has no active version.
 """
@@ -17,7 +17,8 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from ml import registry
+from inference import registry
+from ml.registry import activate
 from tests.model_registry import model_dir, register_tiny
 
 
@@ -27,7 +28,7 @@ def model_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("models")
     register_tiny(root, "tiny-1", 1)
     register_tiny(root, "tiny-2", 2)
-    registry.activate("tiny-1", root)
+    activate("tiny-1", root)
     with model_dir(root):
         yield root
 

@@ -14,9 +14,9 @@ import pytest
 
 import inference
 from inference import Options, analyse_frames, analyse_image
+from inference.classes import EMOTIONS
 from inference.classify import Classifier
-from ml import registry
-from ml.classes import EMOTIONS
+from ml.registry import activate, restore_previous
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -147,11 +147,11 @@ def test_it_hot_reloads_when_another_version_is_activated(copy_registry: Path) -
     faces = np.random.default_rng(0).integers(0, 256, (3, 48, 48), dtype=np.uint8)
     before, version = classifier.probabilities(faces)
     assert version == "tiny-1"
-    registry.activate("tiny-2", copy_registry)
+    activate("tiny-2", copy_registry)
     after, version = classifier.probabilities(faces)
     assert version == "tiny-2"
     assert not np.allclose(before, after)  # different weights, different answers
-    registry.restore_previous(copy_registry)
+    restore_previous(copy_registry)
     assert classifier.probabilities(faces)[1] == "tiny-1"
 
 

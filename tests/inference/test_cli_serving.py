@@ -10,11 +10,12 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
+from inference import registry
+from inference.classes import EMOTIONS
 from inference.cli import main
-from ml import registry
+from inference.preprocessing import to_model_input
+from inference.serving import ServingModel
 from ml.datasets import load
-from ml.preprocessing import to_model_input
-from ml.serving import ServingModel
 
 PUBLIC_TEST = Path("/work/shared/datasets/fer2013/fer2013-publictest.npz")
 
@@ -33,7 +34,7 @@ def test_analyze_prints_one_json_object_per_file(
     face = good["faces"][0]
     assert len(face["box"]) == 4 and all(isinstance(v, int) for v in face["box"])
     assert 0 < face["score"] <= 1
-    assert set(face["emotions"]) == set(registry.EMOTIONS)
+    assert set(face["emotions"]) == set(EMOTIONS)
     assert face["dominant"] == max(face["emotions"], key=face["emotions"].get)
     assert bad["path"] == str(broken) and bad["faces"] == [] and "corrupt" in bad["error"]
 
@@ -75,7 +76,7 @@ def test_video_prints_a_per_second_timeline(
     seconds = result["timeline"]
     assert [s["second"] for s in seconds] == [0, 1, 2]
     assert [s["frames_with_face"] for s in seconds] == [2, 2, 0]
-    assert seconds[0]["dominant"] in registry.EMOTIONS and seconds[2]["dominant"] is None
+    assert seconds[0]["dominant"] in EMOTIONS and seconds[2]["dominant"] is None
     assert abs(sum(seconds[0]["emotions"].values()) - 1) < 1e-3
     assert main(["video", str(video), "--fps", "1"]) == 0
     text = capsys.readouterr().out

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 from ml.cli import main
+from ml.convert import convert
 from ml.ensemble import EnsembleMismatch, combine
 from ml.model import ArchConfig, build_model
-from ml.serving import convert
 
 TINY = ArchConfig(widths=(4, 8), dense=8)
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from inference.registry import calibrated_softmax
 from ml import metrics
-from ml.registry import calibrated_softmax
 
 
 def test_summary_counts_accuracy_recall_and_the_confusion_matrix() -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ml.preprocessing import crop_face, face_square, to_gray, to_model_input, tta_views
+from inference.preprocessing import crop_face, face_square, to_gray, to_model_input, tta_views
 
 
 def test_to_gray_accepts_gray_bgr_bgra_and_16_bit_images() -> None:

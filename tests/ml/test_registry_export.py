@@ -6,11 +6,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ml import registry
+from inference import registry
 from ml.cli import main
 from ml.datasets import load
 from ml.export import export
 from ml.model import ArchConfig
+from ml.registry import activate, restore_previous
 from ml.train import TrainConfig, train
 
 TINY = TrainConfig(epochs=1, batch_size=64, cycle_epochs=1, arch=ArchConfig(widths=(4, 8, 8, 16), dense=16))
@@ -67,10 +68,10 @@ def test_export_registers_a_calibrated_documented_version_and_activation_can_be_
     assert not list(tmp_path.glob(".*partial")), "a failed export leaves nothing behind"
 
     export(tiny_keras, "tiny-2", val, tta_mode="none", with_peer=False)
-    registry.activate("tiny-1")
-    registry.activate("tiny-2")
+    activate("tiny-1")
+    activate("tiny-2")
     assert registry.active().version == "tiny-2"
-    assert registry.restore_previous().version == "tiny-1"
+    assert restore_previous().version == "tiny-1"
     assert registry.active_version() == "tiny-1"
 
     assert (
@@ -114,7 +115,7 @@ def test_a_tampered_model_file_cannot_be_activated(tiny_keras: Path, fer_public:
     )
     (info.path / info.serving["file"]).write_bytes(b"tampered")
     with pytest.raises(registry.RegistryError, match="checksum"):
-        registry.activate("tiny-x", tmp_path)
+        activate("tiny-x", tmp_path)
     assert not (tmp_path / "ACTIVE").exists()
 
 
@@ -135,12 +136,12 @@ def test_rolling_back_skips_versions_deleted_since_they_were_active(tmp_path: Pa
 
     for seed, version in enumerate(["old", "gone", "new"], start=1):
         register_tiny(tmp_path, version, seed)
-        registry.activate(version, tmp_path)
+        activate(version, tmp_path)
     shutil.rmtree(tmp_path / "gone")
-    assert registry.restore_previous(tmp_path).version == "old"
+    assert restore_previous(tmp_path).version == "old"
     shutil.rmtree(tmp_path / "new")
     with pytest.raises(registry.RegistryError, match="no previous"):
-        registry.restore_previous(tmp_path)
+        restore_previous(tmp_path)
 
 
 def test_the_model_card_names_distillation_and_webcam_degradation_only_when_the_recipe_used_them() -> None:
@@ -157,7 +158,7 @@ def test_the_model_card_names_distillation_and_webcam_degradation_only_when_the_
 def test_a_serving_only_version_ships_no_keras_file_and_still_activates(
     tiny_keras: Path, fer_public: Path, tmp_path: Path
 ) -> None:
-    from ml.serving import ServingModel
+    from inference.serving import ServingModel
 
     info, _ = export(
         tiny_keras,
@@ -171,6 +172,6 @@ def test_a_serving_only_version_ships_no_keras_file_and_still_activates(
 
     assert not (info.path / "model.keras").exists() and info.keras_file == ""
     assert set(info.checksums) == {info.serving["file"]}
-    registry.activate("tiny-serving", tmp_path)
+    activate("tiny-serving", tmp_path)
     served = ServingModel.load(registry.get("tiny-serving", tmp_path), threads=1)
     assert served.logits(np.zeros((2, 40, 40, 1), np.float32)).shape == (2, 7)

@@ -9,9 +9,9 @@ import pytest
 
 from ml.cli import main
 from ml.datasets import load
-from ml.evaluate import Scorer, keras_logits_fn
 from ml.model import ArchConfig, build_model
 from ml.robustness import CONDITIONS, perturb, robustness
+from ml.scoring import Scorer, keras_logits_fn
 
 
 @pytest.fixture(scope="module")

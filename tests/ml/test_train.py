@@ -84,8 +84,8 @@ def test_averaging_checkpoints_averages_weights_and_reestimates_batch_norm(fer_p
     import keras
     import numpy as np
 
+    from inference.preprocessing import to_model_input
     from ml.average import CheckpointMismatch, average_checkpoints
-    from ml.preprocessing import to_model_input
 
     data = load(fer_public)
     train_data, val_data = data.subset(128, seed=1), data.subset(64, seed=2)

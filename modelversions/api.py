@@ -15,7 +15,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ml import registry
+from inference import registry
+from ml.registry import activate, restore_previous
 
 
 def _version(info: registry.ModelInfo, active: str) -> dict[str, Any]:
@@ -62,7 +63,7 @@ class ModelVersionActivate(APIView):
     @extend_schema(request=None, responses=VersionSerializer, summary="Activate an emotion model version (staff)")
     def post(self, request: Request, version: str) -> Response:
         try:
-            info = registry.activate(version, actor=f"staff:{request.user.pk}")
+            info = activate(version, actor=f"staff:{request.user.pk}")
         except registry.RegistryError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(_version(info, info.version))
@@ -74,7 +75,7 @@ class ModelVersionRestorePrevious(APIView):
     @extend_schema(request=None, responses=VersionSerializer, summary="Re-activate the previous model (staff)")
     def post(self, request: Request) -> Response:
         try:
-            info = registry.restore_previous(actor=f"staff:{request.user.pk}")
+            info = restore_previous(actor=f"staff:{request.user.pk}")
         except registry.RegistryError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(_version(info, info.version))

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from ml.api import ModelVersionActivate, ModelVersionList, ModelVersionRestorePrevious
+from modelversions.api import ModelVersionActivate, ModelVersionList, ModelVersionRestorePrevious
 
 urlpatterns = [
     path("models/", ModelVersionList.as_view(), name="model-list"),

@@ -6,8 +6,10 @@ import pytest
 from rest_framework.test import APIClient
 
 from accounts.models import User
-from ml import registry
-from ml.preprocessing import DEFAULT_PARAMS
+from inference import registry
+from inference.classes import EMOTIONS
+from inference.preprocessing import DEFAULT_PARAMS
+from ml.registry import activate, write_info
 
 pytestmark = pytest.mark.django_db
 
@@ -17,11 +19,11 @@ def _register(root: Path, version: str) -> None:
     path = root / version
     path.mkdir()
     (path / "model.onnx").write_bytes(version.encode())
-    registry.write_info(
+    write_info(
         registry.ModelInfo(
             version=version,
             path=path,
-            classes=registry.EMOTIONS,
+            classes=EMOTIONS,
             preprocess=DEFAULT_PARAMS,
             temperature=1.3,
             class_bias=(0.0,) * 7,
@@ -38,7 +40,7 @@ def model_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MOODSAAS_MODEL_DIR", str(tmp_path))
     _register(tmp_path, "v1")
     _register(tmp_path, "v2")
-    registry.activate("v1", tmp_path)
+    activate("v1", tmp_path)
     return tmp_path
 
 
