@@ -1,6 +1,8 @@
-"""``manage.py loadtest``: N simulated agents stream real face JPEGs over websockets.
+"""``python -m benchmarks.loadtest``: N simulated agents stream real face JPEGs over websockets.
 
-A benchmark, not a test. In services mode (PostgreSQL + Redis) it starts daphne and a Celery
+    python -m benchmarks.loadtest --sessions 25 --fps 5 --seconds 30
+
+A benchmark, not a test, and not part of the product: it starts servers and reads ``/proc``. In services mode (PostgreSQL + Redis) it starts daphne and a Celery
 inference worker (or uses running ones with ``--url``), opens one live session per agent,
 streams frames at ``--fps`` for ``--seconds``, waits for every frame's outcome, and prints
 frames sent, processed, dropped, errors and the frame-to-result latency percentiles measured
@@ -9,10 +11,15 @@ every frame the server received is processed, dropped, rejected or failed.
 
 The load-test company (slug ``loadtest``), its agents and their sessions stay in the database
 so that runs can be inspected; re-runs reuse the company and agents.
+
+The script sets Django up itself (settings from ``$DJANGO_SETTINGS_MODULE``, default
+``moodsaas.settings``); the project's models are imported inside the functions that use them,
+after that set-up.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import json
@@ -30,13 +37,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import django
 from django.conf import settings
-from django.core.management.base import BaseCommand, CommandError, CommandParser
-
-from accounts import actions as accounts_actions
-from accounts.models import Actor, ApiToken, Company, Membership, Role, TokenScope, User
-from evaluations import actions
-from evaluations.models import Channel, EvaluationSession
 
 LOADTEST_SLUG = "loadtest"
 LOADTEST_DOMAIN = "loadtest.invalid"
@@ -133,34 +135,44 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[index], 1)
 
 
-class Command(BaseCommand):
-    help = "Simulate N agents streaming face frames over websockets; print throughput, drops and latency."
+class LoadTestError(Exception):
+    """The load test cannot run or its servers failed; the message says what to do."""
 
-    def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--sessions", type=int, default=25, help="Concurrent agents (default 25).")
-        parser.add_argument("--fps", type=float, default=5.0, help="Frames per second per agent (default 5).")
-        parser.add_argument("--seconds", type=float, default=30.0, help="Streaming time (default 30).")
-        parser.add_argument("--size", default="640x480", help="Frame size WIDTHxHEIGHT (default 640x480).")
-        parser.add_argument("--workers", type=int, default=2, help="Celery worker processes to start (default 2).")
-        parser.add_argument(
-            "--prefetch", type=int, default=4, help="Celery prefetch multiplier of the started worker (default 4)."
-        )
-        parser.add_argument("--port", type=int, default=8765, help="Port for the daphne this command starts.")
-        parser.add_argument("--url", help="Use a running server, e.g. ws://127.0.0.1:8000 (start nothing).")
-        parser.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
 
-    def handle(self, *args: Any, **options: Any) -> None:
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.loadtest",
+        description="Simulate N agents streaming face frames over websockets; print throughput, drops and latency.",
+    )
+    parser.add_argument("--sessions", type=int, default=25, help="Concurrent agents (default 25).")
+    parser.add_argument("--fps", type=float, default=5.0, help="Frames per second per agent (default 5).")
+    parser.add_argument("--seconds", type=float, default=30.0, help="Streaming time (default 30).")
+    parser.add_argument("--size", default="640x480", help="Frame size WIDTHxHEIGHT (default 640x480).")
+    parser.add_argument("--workers", type=int, default=2, help="Celery worker processes to start (default 2).")
+    parser.add_argument(
+        "--prefetch", type=int, default=4, help="Celery prefetch multiplier of the started worker (default 4)."
+    )
+    parser.add_argument("--port", type=int, default=8765, help="Port for the daphne this script starts.")
+    parser.add_argument("--url", help="Use a running server, e.g. ws://127.0.0.1:8000 (start nothing).")
+    parser.add_argument("--json", action="store_true", help="Print the figures as one JSON object.")
+    return parser
+
+
+class LoadTest:
+    """One run: prepare the company, start the servers, simulate the agents, report."""
+
+    def handle(self, options: dict[str, Any]) -> None:
         if not settings.REDIS_URL or settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
-            raise CommandError("loadtest needs services mode: set DATABASE_URL (PostgreSQL) and REDIS_URL.")
+            raise LoadTestError("loadtest needs services mode: set DATABASE_URL (PostgreSQL) and REDIS_URL.")
         sessions, fps, seconds = options["sessions"], options["fps"], options["seconds"]
         if sessions < 1 or fps <= 0 or seconds <= 0:
-            raise CommandError("--sessions, --fps and --seconds must be positive.")
+            raise LoadTestError("--sessions, --fps and --seconds must be positive.")
         try:
             width, height = (int(v) for v in options["size"].lower().split("x"))
         except ValueError:
-            raise CommandError("--size must look like 640x480.") from None
+            raise LoadTestError("--size must look like 640x480.") from None
         if not 64 <= height <= width <= 1920:
-            raise CommandError("--size must be landscape, between 64 and 1920 pixels wide.")
+            raise LoadTestError("--size must be landscape, between 64 and 1920 pixels wide.")
 
         secret, session_ids = self._prepare(sessions)
         frames = face_frames(width, height)
@@ -190,6 +202,11 @@ class Command(BaseCommand):
 
     def _prepare(self, count: int) -> tuple[str, list[str]]:
         """Create (or reuse) the load-test company and agents, a token, and one open session per agent."""
+        from accounts import actions as accounts_actions
+        from accounts.models import Actor, ApiToken, Company, Membership, Role, TokenScope, User
+        from evaluations import actions
+        from evaluations.models import Channel, EvaluationSession
+
         system = Actor()
         owner, _ = User.objects.get_or_create(email=f"owner@{LOADTEST_DOMAIN}")
         company = Company.objects.filter(slug=LOADTEST_SLUG).first()
@@ -221,7 +238,7 @@ class Command(BaseCommand):
         logs.mkdir(parents=True, exist_ok=True)
         with socket.socket() as probe:
             if probe.connect_ex(("127.0.0.1", port)) == 0:
-                raise CommandError(f"port {port} is busy; pass --port or --url to use a running server")
+                raise LoadTestError(f"port {port} is busy; pass --port or --url to use a running server")
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         bin_dir = Path(sys.executable).parent
         processes = []
@@ -248,13 +265,13 @@ class Command(BaseCommand):
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if processes[0].poll() is not None:
-                raise CommandError("daphne exited; see var/loadtest/daphne.log")
+                raise LoadTestError("daphne exited; see var/loadtest/daphne.log")
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2):
                     return
             except OSError:
                 time.sleep(0.3)
-        raise CommandError("daphne did not answer within 60 s; see var/loadtest/daphne.log")
+        raise LoadTestError("daphne did not answer within 60 s; see var/loadtest/daphne.log")
 
     @staticmethod
     def _wait_worker(name: str, processes: list[subprocess.Popen[bytes]]) -> None:
@@ -263,10 +280,10 @@ class Command(BaseCommand):
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
             if processes[1].poll() is not None:
-                raise CommandError("the Celery worker exited; see var/loadtest/worker.log")
+                raise LoadTestError("the Celery worker exited; see var/loadtest/worker.log")
             if app.control.ping(destination=[name], timeout=1.0):
                 return
-        raise CommandError("the Celery worker did not answer within 120 s; see var/loadtest/worker.log")
+        raise LoadTestError("the Celery worker did not answer within 120 s; see var/loadtest/worker.log")
 
     @staticmethod
     def _stop(process: subprocess.Popen[bytes]) -> None:
@@ -387,6 +404,9 @@ class Command(BaseCommand):
     @staticmethod
     def _settle(runs: list[AgentRun], timeout: float = 15.0) -> None:
         """Wait until the books are closed: consumers flush their counters when the socket closes."""
+        from accounts.models import Company
+        from evaluations.models import EvaluationSession
+
         company = Company.objects.get(slug=LOADTEST_SLUG)
         expected = sum(run.sent + run.warmup for run in runs)
         sessions = EvaluationSession.objects.for_company(company).filter(public_id__in=[run.session for run in runs])
@@ -410,6 +430,10 @@ class Command(BaseCommand):
         cpu: dict[str, float],
     ) -> None:
         """Finish the sessions, check the books in the database, print the figures."""
+        from accounts.models import Actor, Company
+        from evaluations import actions
+        from evaluations.models import EvaluationSession
+
         system = Actor()
         company = Company.objects.get(slug=LOADTEST_SLUG)
         sessions = list(EvaluationSession.objects.for_company(company).filter(public_id__in=session_ids))
@@ -457,10 +481,10 @@ class Command(BaseCommand):
             "error_samples": [sample for run in runs for sample in run.error_samples][:5],
         }
         if options["json"]:
-            self.stdout.write(json.dumps(figures))
+            print(json.dumps(figures))
             return
         lat = figures["latency_ms"]
-        self.stdout.write(
+        print(
             f"loadtest: {figures['sessions']} sessions x {figures['fps']:g} fps x {figures['seconds']:g} s, "
             f"{figures['frame_size']} JPEG ({frame_bytes:,} bytes)\n"
             f"  frames sent       {sent}\n"
@@ -476,4 +500,20 @@ class Command(BaseCommand):
             f"unaccounted {unaccounted}"
         )
         for sample in figures["error_samples"]:
-            self.stdout.write(f"  error: {sample}")
+            print(f"  error: {sample}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    options = vars(build_parser().parse_args(argv))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "moodsaas.settings")
+    django.setup()
+    try:
+        LoadTest().handle(options)
+    except LoadTestError as exc:
+        print(f"loadtest: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
