@@ -41,6 +41,7 @@ run: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports  # layering contracts: pyproject.toml [tool.importlinter]
 
 typecheck: install
 	$(TEST_ENV) $(VENV)/bin/mypy .
@@ -62,4 +63,4 @@ pytest: install browser
 test: lint typecheck migrations-check pytest
 
 clean:
-	rm -rf var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache
