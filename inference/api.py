@@ -59,7 +59,7 @@ class Options:
     """BlazeFace ``full`` range (any face of 20 px and more) or ``short`` range: ~3x cheaper, but
     only faces larger than about a tenth of the frame, with slightly tighter boxes. ``auto``: short
     range, and full range for a frame where it finds no face; for a camera that usually faces the
-    subject at arm's length but may see them further away (README "Face detector")."""
+    subject at arm's length but may see them further away (docs/decisions.md, "Live frames")."""
 
     def __post_init__(self) -> None:
         if self.faces not in ("all", "primary"):

@@ -6,7 +6,7 @@
   ``face_detection_full_range.tflite`` (regenerate with ``python -m inference.detect``; the
   source file's sha256 is checked there). ONNX Runtime runs it ~3x faster than OpenCV's DNN
   module; ``backend="cv2"`` loads the package's .tflite directly with
-  ``cv2.dnn.readNetFromTFLite`` instead. Numbers and the reasons for the choice: README.
+  ``cv2.dnn.readNetFromTFLite`` instead. Numbers and the reasons for the choice: docs/decisions.md and docs/benchmarks.md.
 - :class:`HaarCascade`: OpenCV's frontal-face Haar cascade (``cv2.data``), kept for comparison
   and as the peer's detector in the benchmark.
 """

@@ -239,7 +239,7 @@ FER2013 emotions out ({", ".join(info.classes)}).
 - FER2013: Goodfellow et al., "Challenges in Representation Learning" (ICML 2013 workshop),
   released through Kaggle **for research**. Its licence does not grant commercial rights: a
   company deploying this model commercially must clear that, or retrain on data it owns with
-  `python -m ml train` (see README).
+  `python -m ml train` (see docs/training.md).
 
 ## Recipe
 - Architecture: VGG-style CNN, stages {recipe.get("arch", {}).get("widths")} with batch norm, dense
@@ -257,7 +257,7 @@ FER2013 emotions out ({", ".join(info.classes)}).
 - Calibration: temperature fitted on PublicTest for each test-time augmentation mode
   ({info.tta_temperatures}; the averaged views of a mode are less confident); class logit offsets
   {list(info.class_bias)}.
-- Preprocessing (shared by training and serving, `ml/preprocessing.py`): detector box widened by
+- Preprocessing (shared by training and serving, `inference/preprocessing.py`): detector box widened by
   {info.preprocess.face_margin}, squared, grayscale, resized to {info.preprocess.image_size}, centre
   crop {info.preprocess.crop_size}, scaled to [0, 1].
 

@@ -48,7 +48,7 @@ class TrainConfig:
     label_smoothing: float = 0.1
     patience: int = 60
     # Machine-dependent, so float32 unless asked: mixed_bfloat16 was 10x slower on an AVX2-only
-    # EPYC, 2x slower on a Xeon with AVX-512 BF16, and 1.6x faster on a Zen 4 EPYC (README).
+    # EPYC, 2x slower on a Xeon with AVX-512 BF16, and 1.6x faster on a Zen 4 EPYC (docs/decisions.md).
     precision: str = "float32"
     seed: int = 1337
     # Warm start: a .keras model whose weights (not optimizer) the run starts from.
