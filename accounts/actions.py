@@ -29,7 +29,15 @@ from accounts.models import (
 
 log = logging.getLogger(__name__)
 
-COMPANY_SETTING_FIELDS = ("name", "retention_days", "store_frames", "consent_notice", "grading_rubric")
+COMPANY_SETTING_FIELDS = (
+    "name",
+    "retention_days",
+    "store_frames",
+    "consent_notice",
+    "grading_rubric",
+    "time_zone",
+    "agent_views_hidden",
+)
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 
 

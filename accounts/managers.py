@@ -54,7 +54,7 @@ class CompanyScopedQuerySet(models.QuerySet[_M]):
     def _fetch_all(self) -> None:
         if self._result_cache is None:
             self._require_scope()
-        super()._fetch_all()  # type: ignore[misc]
+        super()._fetch_all()
 
     def __repr__(self) -> str:
         if not self._company_scoped:
@@ -63,7 +63,7 @@ class CompanyScopedQuerySet(models.QuerySet[_M]):
 
     def none(self) -> CompanyScopedQuerySet[_M]:
         # An empty result cannot leak another company's rows.
-        return super().none()._scoped()  # type: ignore[attr-defined,no-any-return]
+        return super().none()._scoped()
 
     def resolve_expression(self, *args: Any, **kwargs: Any) -> Any:
         self._require_scope()  # used as a subquery
@@ -126,7 +126,7 @@ class AppendOnlyQuerySet(models.QuerySet[_M]):
         raise TypeError(f"{self.model.__name__} is append-only")
 
 
-class ScopedAppendOnlyQuerySet(AppendOnlyQuerySet[_M], CompanyScopedQuerySet[_M]):
+class ScopedAppendOnlyQuerySet(AppendOnlyQuerySet[_M], CompanyScopedQuerySet[_M]):  # type: ignore[override]
     """The audit log's default queryset: append-only and company-scoped."""
 
 

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import secrets
 import uuid
+import zoneinfo
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import BaseUserManager
 from django.contrib.auth.models import AbstractUser
 from django.core.exceptions import ValidationError
@@ -76,6 +79,13 @@ class User(AbstractUser):
     username = None  # type: ignore[assignment]  # e-mail is the login, no usernames
     email = models.EmailField("email address", unique=True)
 
+    language = models.CharField(
+        max_length=8,
+        blank=True,
+        choices=settings.LANGUAGES,
+        help_text="Language of the pages and e-mails; empty: the browser's.",
+    )
+
     USERNAME_FIELD = "email"
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
@@ -96,6 +106,19 @@ RUBRIC_CHECKS: list[Callable[[Any], None]] = []
 The grading rules belong to ``evaluations``, which registers its check here when its app is
 ready: ``accounts`` imports no other app.
 """
+
+
+def validate_time_zone(value: str) -> None:
+    """Accept only IANA time zone names this machine knows (``zoneinfo``)."""
+    if value not in available_time_zones():
+        raise ValidationError(
+            f"{value!r} is not a known time zone (use an IANA name such as Europe/Madrid).", code="time_zone"
+        )
+
+
+@functools.cache
+def available_time_zones() -> frozenset[str]:
+    return frozenset(zoneinfo.available_timezones())
 
 
 def validate_grading_rubric(value: Any) -> None:
@@ -121,6 +144,17 @@ class Company(models.Model):
     store_frames = models.BooleanField(default=False, help_text="Keep video frames after analysis.")
     consent_notice = models.TextField(default=DEFAULT_CONSENT_NOTICE)
     grading_rubric = models.JSONField(default=dict, blank=True, validators=[validate_grading_rubric])
+    time_zone = models.CharField(
+        max_length=64,
+        default="UTC",
+        validators=[validate_time_zone],
+        help_text="IANA time zone of the company's dashboards, periods and reports (e.g. Europe/Madrid).",
+    )
+    agent_views_hidden = models.BooleanField(
+        default=False,
+        help_text="Hide per-agent results (summaries, coaching list, agent filter) from the portal and API; "
+        "works councils often require it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -22,6 +22,8 @@ class CompanySerializer(serializers.ModelSerializer[Company]):
             "store_frames",
             "consent_notice",
             "grading_rubric",
+            "time_zone",
+            "agent_views_hidden",
             "created_at",
         )
         read_only_fields = ("slug", "created_at")

@@ -186,11 +186,28 @@ def finish_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSes
         raise ActionConflict("A cancelled session cannot be finished.", code="cancelled")
     now = timezone.now()
     locked.final_grade = final_grade_snapshot(locked, now)
-    apply_grade(locked, running_grade(locked))
+    grade = running_grade(locked)
+    apply_grade(locked, grade)
+    moved = grading.trajectory(grade.timeline) if grade.letter else None
+    locked.trajectory = moved.kind if moved else ""
+    locked.final_grade["trajectory"] = (
+        {"kind": moved.kind, "start_score": moved.start_score, "end_score": moved.end_score} if moved else None
+    )
     locked.status = Status.FINISHED
     locked.ended_at = now
     locked.paused_at = None
-    locked.save(update_fields=["final_grade", "grade_letter", "score", "confidence", "status", "ended_at", "paused_at"])
+    locked.save(
+        update_fields=[
+            "final_grade",
+            "grade_letter",
+            "score",
+            "confidence",
+            "trajectory",
+            "status",
+            "ended_at",
+            "paused_at",
+        ]
+    )
     audit(
         actor,
         locked.company,
@@ -300,4 +317,28 @@ def upload_video(
     # The event before the task, which may run at once (eager mode).
     protocol.broadcast_on_commit(locked, protocol.video_progress(locked, grade_summary(locked)))
     queue.analyse_video_on_commit(locked.company_id, locked.pk)
+    return locked
+
+
+# --- Customer satisfaction (CSAT) ----------------------------------------------------------------
+
+
+@transaction.atomic
+def record_csat(*, actor: Actor, session: EvaluationSession, csat: int | None) -> EvaluationSession:
+    """Store (or clear, with None) the customer's own survey answer, 1-5, for a finished session."""
+    _require_runner(actor, session, "record the customer's answer")
+    if csat is not None and not (isinstance(csat, int) and 1 <= csat <= 5):
+        raise ActionError("CSAT is a whole number from 1 to 5.", code="csat")
+    locked = _lock(session)
+    if locked.status != Status.FINISHED:
+        raise ActionConflict(
+            f"A CSAT answer belongs to a finished session; this one is {locked.status}.", code="not_finished"
+        )
+    if locked.csat == csat:
+        return locked
+    previous = locked.csat
+    locked.csat = csat
+    locked.csat_recorded_at = timezone.now() if csat is not None else None
+    locked.save(update_fields=["csat", "csat_recorded_at"])
+    audit(actor, locked.company, "session.csat_recorded", locked, {"from": previous, "to": csat})
     return locked

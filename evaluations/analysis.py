@@ -106,4 +106,4 @@ def analyse_images(images: Sequence[Any], use: Use) -> Iterable[ImageResult]:
     """Analyse decoded video frames in one batch."""
     import inference
 
-    return inference.analyse_frames(list(images), options(use))  # type: ignore[no-any-return]
+    return inference.analyse_frames(list(images), options(use))

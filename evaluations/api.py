@@ -26,7 +26,7 @@ from accounts.models import Company, Membership, Role, User
 from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, tenant_for_request
 from evaluations import actions, analysis
 from evaluations.models import EvaluationSession, Observation
-from evaluations.selectors import visible_sessions
+from evaluations.selectors import SessionFilter, visible_sessions
 from evaluations.serializers import (
     AnalyseSerializer,
     AnalysisSerializer,
@@ -79,21 +79,7 @@ class SessionViewSet(
             return queryset
         filters = SessionFilterSerializer(data=self.request.query_params)
         filters.is_valid(raise_exception=True)
-        data = filters.validated_data
-        if "agent" in data:
-            members = Membership.objects.for_company(self.tenant.company).filter(public_id=data["agent"])
-            queryset = queryset.filter(agent__in=members.values("user"))
-        if "status" in data:
-            queryset = queryset.filter(status=data["status"])
-        if "grade" in data:
-            queryset = queryset.filter(grade_letter=data["grade"])
-        if "channel" in data:
-            queryset = queryset.filter(channel=data["channel"])
-        if "started_after" in data:
-            queryset = queryset.filter(started_at__gte=data["started_after"])
-        if "started_before" in data:
-            queryset = queryset.filter(started_at__lt=data["started_before"])
-        return queryset
+        return SessionFilter(**filters.validated_data).apply(queryset, self.tenant.company)
 
     @extend_schema(parameters=[SessionFilterSerializer], responses=SessionSerializer(many=True))
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:

@@ -375,3 +375,52 @@ def grade_frames(frames: Iterable[Frame], rubric: Rubric) -> Grade:
     for frame in sorted(frames, key=lambda f: (f.offset_seconds, f.sequence)):
         state.add(frame, rubric)
     return summarize(state, rubric)
+
+
+RECOVERED = "recovered"
+STEADY = "steady"
+DETERIORATED = "deteriorated"
+TRAJECTORY_DELTA = 15.0
+"""Score points between the start and the end of a session that count as a change of mood."""
+
+
+@dataclass(frozen=True)
+class Trajectory:
+    """How the customer's satisfaction moved from the start of the session to its end."""
+
+    kind: str  # RECOVERED, STEADY or DETERIORATED
+    start_score: float
+    end_score: float
+
+    @property
+    def delta(self) -> float:
+        return round(self.end_score - self.start_score, 2)
+
+
+def trajectory(timeline: Sequence[Mapping[str, Any]]) -> Trajectory | None:
+    """Compare the start of a graded session with its end (None with fewer than two timeline buckets).
+
+    Steps:
+    1. Take the timeline's buckets (usable frames only) in time order; ``k = ceil(n / 3)``.
+    2. Start score: the frame-weighted mean score of the first ``k`` buckets; end score: of the
+       last ``k`` buckets (with two buckets, the first and the last).
+    3. End minus start of at least ``TRAJECTORY_DELTA`` points is "recovered", at most minus that
+       is "deteriorated", anything between is "steady".
+    """
+    buckets = [b for b in timeline if b.get("frames")]
+    if len(buckets) < 2:
+        return None
+    k = math.ceil(len(buckets) / 3)
+
+    def mean(part: Sequence[Mapping[str, Any]]) -> float:
+        frames = sum(int(b["frames"]) for b in part)
+        return round(sum(float(b["score"]) * int(b["frames"]) for b in part) / frames, 2)
+
+    start, end = mean(buckets[:k]), mean(buckets[-k:])
+    if end - start >= TRAJECTORY_DELTA:
+        kind = RECOVERED
+    elif start - end >= TRAJECTORY_DELTA:
+        kind = DETERIORATED
+    else:
+        kind = STEADY
+    return Trajectory(kind=kind, start_score=start, end_score=end)

@@ -15,10 +15,12 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts.models import CompanyOwned
-from evaluations.grading import EMOTIONS, INSUFFICIENT, Rubric
+from evaluations.grading import DETERIORATED, EMOTIONS, INSUFFICIENT, RECOVERED, STEADY, Rubric
 
 
 class RubricVersion(CompanyOwned):
@@ -46,34 +48,40 @@ class RubricVersion(CompanyOwned):
 
 
 class Channel(models.TextChoices):
-    LIVE = "live", "Live camera"
-    IMAGES = "images", "Image upload"
-    VIDEO = "video", "Video file"
-    API = "api", "API"
+    LIVE = "live", _("Live camera")
+    IMAGES = "images", _("Image upload")
+    VIDEO = "video", _("Video file")
+    API = "api", _("API")
 
 
 class Status(models.TextChoices):
-    OPEN = "open", "Open"
-    PAUSED = "paused", "Paused"
-    FINISHED = "finished", "Finished"
-    CANCELLED = "cancelled", "Cancelled"
+    OPEN = "open", _("Open")
+    PAUSED = "paused", _("Paused")
+    FINISHED = "finished", _("Finished")
+    CANCELLED = "cancelled", _("Cancelled")
 
 
 class GradeLetter(models.TextChoices):
-    A = "A", "A (happy or surprised)"
-    B = "B", "B (neutral)"
-    C = "C", "C (sad)"
-    D = "D", "D (fear or disgust)"
-    F = "F", "F (angry)"
-    INSUFFICIENT = INSUFFICIENT, "Insufficient evidence"
+    A = "A", _("A (happy or surprised)")
+    B = "B", _("B (neutral)")
+    C = "C", _("C (sad)")
+    D = "D", _("D (fear or disgust)")
+    F = "F", _("F (angry)")
+    INSUFFICIENT = INSUFFICIENT, _("Insufficient evidence")
+
+
+class Trajectory(models.TextChoices):
+    RECOVERED = RECOVERED, _("Recovered")
+    STEADY = STEADY, _("Steady")
+    DETERIORATED = DETERIORATED, _("Deteriorated")
 
 
 class VideoStatus(models.TextChoices):
-    NONE = "", "No video"
-    QUEUED = "queued", "Queued"
-    PROCESSING = "processing", "Processing"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
+    NONE = "", _("No video")
+    QUEUED = "queued", _("Queued")
+    PROCESSING = "processing", _("Processing")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
 
 
 class EvaluationSession(CompanyOwned):
@@ -102,6 +110,12 @@ class EvaluationSession(CompanyOwned):
     score = models.FloatField(null=True, blank=True)
     confidence = models.FloatField(null=True, blank=True)
     final_grade = models.JSONField(null=True, blank=True)
+    trajectory = models.CharField(
+        max_length=16,
+        choices=Trajectory.choices,
+        blank=True,
+        help_text="Start versus end of a finished session (docs/grading.md); empty: too short to tell.",
+    )
 
     next_sequence = models.PositiveBigIntegerField(default=0, help_text="Next server-assigned frame number.")
     frames_received = models.PositiveIntegerField(default=0)
@@ -110,6 +124,12 @@ class EvaluationSession(CompanyOwned):
     frames_processed = models.PositiveIntegerField(default=0)
     frames_failed = models.PositiveIntegerField(default=0)
     faces_observed = models.PositiveIntegerField(default=0)
+
+    # The customer's own answer to the company's satisfaction survey, for calibrating our score.
+    csat = models.PositiveSmallIntegerField(
+        null=True, blank=True, validators=[MinValueValidator(1), MaxValueValidator(5)], help_text="CSAT 1-5."
+    )
+    csat_recorded_at = models.DateTimeField(null=True, blank=True)
 
     video_status = models.CharField(max_length=16, choices=VideoStatus.choices, blank=True, default=VideoStatus.NONE)
     video_sample_fps = models.FloatField(null=True, blank=True)
@@ -123,6 +143,7 @@ class EvaluationSession(CompanyOwned):
             models.Index(fields=["company", "-started_at"], name="session_company_started"),
             models.Index(fields=["company", "agent", "-started_at"], name="session_company_agent"),
             models.Index(fields=["company", "status"], name="session_company_status"),
+            models.Index(fields=["company", "grade_letter", "-started_at"], name="session_company_grade"),
         ]
 
     def __str__(self) -> str:
@@ -170,8 +191,8 @@ def video_file(company_public_id: uuid.UUID, session_public_id: uuid.UUID) -> Pa
 
 
 class FrameOutcome(models.TextChoices):
-    PROCESSED = "processed", "Processed"
-    FAILED = "failed", "Failed"
+    PROCESSED = "processed", _("Processed")
+    FAILED = "failed", _("Failed")
 
 
 class SessionFrame(CompanyOwned):

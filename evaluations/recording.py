@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import F
+from django.db.models import F, QuerySet
 
 from accounts.actions import audit
 from evaluations import grading, protocol
@@ -31,7 +31,7 @@ class Recorded:
     dropped: int
 
 
-def _sessions(company_id: int) -> Any:
+def _sessions(company_id: int) -> QuerySet[EvaluationSession]:
     return EvaluationSession.objects.for_company_id(company_id)
 
 

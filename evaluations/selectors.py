@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import functools
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.db.models import QuerySet
 
-from accounts.models import Company, Role, User
+from accounts.models import Company, Membership, Role, User
 from evaluations import grading
 from evaluations.models import EvaluationSession, RubricVersion
 
@@ -42,3 +45,34 @@ def grade_summary(session: EvaluationSession) -> dict[str, Any]:
         "score": session.score,
         "confidence": session.confidence,
     }
+
+
+@dataclass(frozen=True)
+class SessionFilter:
+    """Criteria of a session list, shared by the REST API, the history page and its CSV export."""
+
+    agent: uuid.UUID | None = None  # member id
+    status: str | None = None
+    grade: str | None = None
+    channel: str | None = None
+    customer_reference: str | None = None
+    started_after: datetime | None = None  # inclusive
+    started_before: datetime | None = None  # exclusive
+
+    def apply(self, sessions: QuerySet[EvaluationSession], company: Company) -> QuerySet[EvaluationSession]:
+        if self.agent is not None:
+            members = Membership.objects.for_company(company).filter(public_id=self.agent)
+            sessions = sessions.filter(agent__in=members.values("user"))
+        if self.status:
+            sessions = sessions.filter(status=self.status)
+        if self.grade:
+            sessions = sessions.filter(grade_letter=self.grade)
+        if self.channel:
+            sessions = sessions.filter(channel=self.channel)
+        if self.customer_reference:
+            sessions = sessions.filter(customer_reference__iexact=self.customer_reference.strip())
+        if self.started_after is not None:
+            sessions = sessions.filter(started_at__gte=self.started_after)
+        if self.started_before is not None:
+            sessions = sessions.filter(started_at__lt=self.started_before)
+        return sessions

@@ -142,6 +142,9 @@ class SessionFilterSerializer(serializers.Serializer[Any]):
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     grade = serializers.ChoiceField(choices=GradeLetter.choices, required=False)
     channel = serializers.ChoiceField(choices=Channel.choices, required=False)
+    customer_reference = serializers.CharField(
+        max_length=200, required=False, help_text="Sessions with exactly this customer reference (case-insensitive)."
+    )
     started_after = serializers.DateTimeField(required=False, help_text="ISO date or date-time, inclusive.")
     started_before = serializers.DateTimeField(required=False, help_text="ISO date or date-time, exclusive.")
 

@@ -6,7 +6,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
-from frontend.views import healthz
+from frontend.views.pages import healthz
 
 api_v1 = [
     path("", include("accounts.urls")),

@@ -1,0 +1,1 @@
+"""Pages, one module per area: public and account pages, the portal, settings, reports."""
