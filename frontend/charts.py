@@ -35,7 +35,7 @@ EMOTION_COLOURS = {
 INK = "#1d2330"
 MUTED = "#5b6475"
 GRID = "#d9dee7"
-FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="11"'
+FONT = 'font-family="system-ui, -apple-system, Segoe UI, Roboto, sans-serif" font-size="13"'
 
 
 @dataclass(frozen=True)
@@ -83,10 +83,12 @@ def _x_labels(box: Box, labels: Sequence[str], xs: Sequence[float]) -> list[str]
     if not labels:
         return []
     step = max(1, round(len(labels) / 8))  # at most about eight labels
+    shown = [i for i in range(len(labels)) if i % step == 0]
+    if shown[-1] != len(labels) - 1 and len(labels) - 1 - shown[-1] >= step / 2:
+        shown.append(len(labels) - 1)  # the last bucket, unless it would overlap the previous label
     return [
-        f'<text x="{x:.1f}" y="{box.height - 8}" text-anchor="middle" fill="{MUTED}" {FONT}>{escape(label)}</text>'
-        for i, (label, x) in enumerate(zip(labels, xs, strict=True))
-        if i % step == 0 or i == len(labels) - 1
+        f'<text x="{xs[i]:.1f}" y="{box.height - 8}" text-anchor="middle" fill="{MUTED}" {FONT}>{escape(labels[i])}</text>'
+        for i in shown
     ]
 
 
@@ -146,18 +148,18 @@ def stacked_bars(
         total = sum(counts.get(k, 0) for k in keys)
         if not total:
             continue
-        bottom = 100.0
+        lower = 0.0  # stack from the bottom of the chart up
         for key in keys:
             share = 100.0 * counts.get(key, 0) / total
             if share <= 0:
                 continue
-            top = bottom - share
-            y, height = box.y_of(bottom), box.y_of(top)
+            upper = lower + share
+            y_top, y_bottom = box.y_of(upper), box.y_of(lower)
             parts.append(
-                f'<rect x="{x:.1f}" y="{height:.1f}" width="{width:.1f}" height="{y - height:.1f}" '
+                f'<rect x="{x:.1f}" y="{y_top:.1f}" width="{width:.1f}" height="{y_bottom - y_top:.1f}" '
                 f'fill="{LETTER_COLOURS.get(key, EMOTION_COLOURS.get(key, MUTED))}"/>'
             )
-            bottom = top
+            lower = upper
     parts += _x_labels(box, labels, xs)
     return _svg(box, title, description, parts)
 
@@ -170,7 +172,7 @@ def timeline(
     ``buckets`` are grading timeline buckets: ``start_seconds``, ``end_seconds``, ``score`` and
     ``emotion_counts``.
     """
-    box = box or Box(height=240, bottom=52)
+    box = box or Box(width=960, height=230, bottom=52)
     end = max((float(str(b["end_seconds"])) for b in buckets), default=1.0) or 1.0
     band_y = box.height - box.bottom + 6
     parts = _score_grid(box)
@@ -215,7 +217,7 @@ def horizontal_bars(
     """Shares (0-1) as labelled horizontal bars (e.g. emotion shares of a session)."""
     colours = colours or EMOTION_COLOURS
     row = 22
-    box = Box(height=row * len(values) + 8, left=90, right=48, top=4, bottom=4)
+    box = Box(width=380, height=row * len(values) + 8, left=80, right=44, top=4, bottom=4)
     parts = []
     for i, (key, value) in enumerate(values.items()):
         y = box.top + i * row

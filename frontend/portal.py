@@ -81,7 +81,7 @@ class PeriodForm(forms.Form):
 
 def period_from(request: HttpRequest, tenant: Tenant) -> tuple[analytics.Period, PeriodForm, str | None]:
     """The period the page's query string asks for (default: last 30 days), its form, and an error."""
-    form = PeriodForm(request.GET or None)
+    form = PeriodForm(request.GET or None, initial={"period": "30"})
     key: str | None = "30"
     first: date | None = None
     last: date | None = None
