@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
 
-from evaluations import grading
+from inference.results import Face, ImageResult
 
 if TYPE_CHECKING:
-    from inference import ImageResult, Options
+    from inference import Options
 
 
 class Use(enum.Enum):
@@ -48,7 +48,7 @@ class FrameInput:
 
     sequence: int
     captured_at: datetime
-    faces: tuple[grading.Face, ...] = ()
+    faces: tuple[Face, ...] = ()
     model_version: str = ""
     offset_seconds: float | None = None  # None: seconds since the session started
     error: str = ""  # non-empty: the frame could not be analysed
@@ -63,20 +63,6 @@ def options(use: Use, faces: Literal["all", "primary"] = "all") -> Options:
     return inference.Options(faces=faces, detector="full", tta=UPLOAD_TTA)
 
 
-def grading_faces(result: ImageResult) -> tuple[grading.Face, ...]:
-    """The faces of an ``inference`` result as grading reads them (largest first, as inference returns them)."""
-    return tuple(
-        grading.Face(
-            box=(int(face.box[0]), int(face.box[1]), int(face.box[2]), int(face.box[3])),
-            score=float(face.score),
-            probabilities=tuple(float(p) for p in face.probabilities),
-            dominant=face.dominant,
-            flags=tuple(face.quality.flags()),
-        )
-        for face in result.faces
-    )
-
-
 def frame_input(
     sequence: int, captured_at: datetime, result: ImageResult, offset_seconds: float | None = None
 ) -> FrameInput:
@@ -84,7 +70,7 @@ def frame_input(
     return FrameInput(
         sequence=sequence,
         captured_at=captured_at,
-        faces=grading_faces(result),
+        faces=tuple(result.faces),  # largest first, as inference returns them
         model_version=result.model_version,
         offset_seconds=offset_seconds,
     )
@@ -107,3 +93,41 @@ def analyse_images(images: Sequence[Any], use: Use) -> Iterable[ImageResult]:
     import inference
 
     return inference.analyse_frames(list(images), options(use))
+
+
+@dataclass(frozen=True)
+class AnnotatedImage:
+    """An analysed image and a JPEG of it with every face's box and dominant emotion drawn on."""
+
+    result: ImageResult
+    jpeg: bytes
+
+
+ANNOTATED_MAX_SIDE = 1280
+"""Longest side of an annotated picture: enough to read the labels on a laptop, and a page that
+carries it inline stays around 200 KB whatever the upload's size."""
+
+
+def annotate_image(data: bytes, use: Use) -> AnnotatedImage:
+    """Analyse one encoded image and draw its faces on it, all in memory (the public demo page).
+
+    1. Decode once, with ``analyse_image``'s checks (formats, pixel limit, EXIF orientation).
+    2. Analyse the decoded picture with ``use``'s options, as ``analyse_image`` would.
+    3. Draw at full size (``inference.annotate``), then shrink to :data:`ANNOTATED_MAX_SIDE`.
+    """
+    import cv2
+
+    from inference.annotate import annotate
+    from inference.api import default_engine
+
+    engine = default_engine()
+    chosen = options(use)
+    frame = engine.frame(data, chosen)
+    result = engine.analyse_frames([frame], chosen)[0]
+    drawn = annotate(frame.bgr, result)
+    scale = ANNOTATED_MAX_SIDE / max(drawn.shape[:2])
+    if scale < 1:
+        drawn = cv2.resize(drawn, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+    ok, encoded = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    assert ok, "OpenCV always encodes an 8-bit BGR image as JPEG"
+    return AnnotatedImage(result=result, jpeg=encoded.tobytes())

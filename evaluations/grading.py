@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference.classes import EMOTIONS
+from inference.results import Face
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "F")
 GROUP_OF_EMOTION: dict[str, str] = {
@@ -145,21 +146,6 @@ def _number(data: Mapping[str, Any], key: str, low: float, high: float, *, integ
 
 
 @dataclass(frozen=True)
-class Face:
-    """One analysed face as grading needs it."""
-
-    box: tuple[int, int, int, int]  # x, y, w, h
-    score: float
-    probabilities: tuple[float, ...]  # FER2013 order
-    dominant: str
-    flags: tuple[str, ...] = ()
-
-    @property
-    def area(self) -> int:
-        return self.box[2] * self.box[3]
-
-
-@dataclass(frozen=True)
 class Frame:
     """One analysed frame: its sequence number, seconds since the session started, and faces."""
 
@@ -177,7 +163,7 @@ def primary_face_index(faces: Sequence[Face]) -> int | None:
 
 def is_usable(face: Face, rubric: Rubric) -> bool:
     """Whether ``face`` may vote: confident detection and no excluded quality flag."""
-    return face.score >= rubric.min_face_score and not set(face.flags) & set(rubric.exclude_flags)
+    return face.score >= rubric.min_face_score and not set(face.quality.flags()) & set(rubric.exclude_flags)
 
 
 def frame_score(probabilities: Sequence[float], rubric: Rubric) -> float:

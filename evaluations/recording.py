@@ -80,7 +80,7 @@ def _face_json(face: grading.Face, primary: bool) -> dict[str, Any]:
         "score": round(face.score, 4),
         "emotions": {e: round(p, 4) for e, p in zip(grading.EMOTIONS, face.probabilities, strict=True)},
         "dominant": face.dominant,
-        "quality": list(face.flags),
+        "quality": face.quality.flags(),
         "primary": primary,
     }
 
@@ -171,7 +171,7 @@ def record_observations(
                     box_h=h,
                     detection_score=face.score,
                     dominant=face.dominant,
-                    quality_flags=list(face.flags),
+                    quality_flags=face.quality.flags(),
                     model_version=frame.model_version,
                     **dict(zip(grading.EMOTIONS, face.probabilities, strict=True)),
                 )

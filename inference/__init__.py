@@ -9,17 +9,7 @@ Public API: :mod:`inference.api`. Preload in Celery workers with::
 
 from __future__ import annotations
 
-from inference.api import (
-    Engine,
-    Face,
-    ImageResult,
-    Options,
-    Quality,
-    analyse_file,
-    analyse_frames,
-    analyse_image,
-    preload,
-)
+from inference.api import Engine, Options, analyse_file, analyse_frames, analyse_image, preload
 from inference.errors import (
     CorruptImage,
     ImageTooLarge,
@@ -28,6 +18,7 @@ from inference.errors import (
     UnsupportedImage,
     VideoError,
 )
+from inference.results import Face, ImageResult, Quality
 
 __all__ = [
     "CorruptImage",

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -22,12 +22,12 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
-from inference.classes import EMOTIONS
 from inference.classify import Classifier, default_classifier
 from inference.decode import MAX_PIXELS, DecodedImage, decode_bytes, frame_from_array
 from inference.detect import BlazeFace, Detection
 from inference.errors import InferenceError, UnsupportedImage
 from inference.preprocessing import TTA_MODES, PreprocessParams, crop_face
+from inference.results import Face, ImageResult, Quality
 
 ImageInput = bytes | bytearray | memoryview | npt.NDArray[Any]
 
@@ -72,76 +72,16 @@ class Options:
             raise ValueError("min_face_size and max_pixels must be positive and min_score in (0, 1)")
 
 
-@dataclass(frozen=True)
-class Quality:
-    too_small: bool
-    too_dark: bool
-    blurred: bool
-    partly_outside: bool
-
-    @property
-    def ok(self) -> bool:
-        return not (self.too_small or self.too_dark or self.blurred or self.partly_outside)
-
-    def flags(self) -> list[str]:
-        return [name for name in ("too_small", "too_dark", "blurred", "partly_outside") if getattr(self, name)]
-
-
-@dataclass(frozen=True)
-class Face:
-    box: tuple[int, int, int, int]
-    """x, y, width, height in pixels of the (EXIF-oriented) image."""
-    score: float
-    probabilities: tuple[float, ...]
-    """The 7 emotion probabilities in FER2013 order (``inference.classes.EMOTIONS``)."""
-    quality: Quality
-    model_version: str
-
-    @property
-    def dominant(self) -> str:
-        return EMOTIONS[int(np.argmax(self.probabilities))]
-
-    @property
-    def emotions(self) -> dict[str, float]:
-        return dict(zip(EMOTIONS, self.probabilities, strict=True))
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "box": list(self.box),
-            "score": round(self.score, 4),
-            "emotions": {k: round(v, 4) for k, v in self.emotions.items()},
-            "dominant": self.dominant,
-            "quality": self.quality.flags(),
-            "model_version": self.model_version,
-        }
-
-
-@dataclass(frozen=True)
-class ImageResult:
-    width: int
-    height: int
-    faces: list[Face] = field(default_factory=list)
-    model_version: str = ""
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "width": self.width,
-            "height": self.height,
-            "model_version": self.model_version,
-            "faces": [f.to_json() for f in self.faces],
-        }
-
-
 def assess(gray: npt.NDArray[np.uint8], box: tuple[int, int, int, int], face48: npt.NDArray[np.uint8]) -> Quality:
     """Quality flags of one face: size, exposure and sharpness of its crop, and frame clipping."""
     x, y, w, h = box
     frame_h, frame_w = gray.shape[:2]
     sharpness = float(cv2.Laplacian(face48, cv2.CV_32F).var())
     return Quality(
-        too_small=max(w, h) < SMALL_FACE,
-        too_dark=float(face48.mean()) < DARK_MEAN,
-        blurred=sharpness < BLUR_VARIANCE,
-        partly_outside=x < 0 or y < 0 or x + w > frame_w or y + h > frame_h,
+        too_small=bool(max(w, h) < SMALL_FACE),
+        too_dark=bool(float(face48.mean()) < DARK_MEAN),
+        blurred=bool(sharpness < BLUR_VARIANCE),
+        partly_outside=bool(x < 0 or y < 0 or x + w > frame_w or y + h > frame_h),
     )
 
 
@@ -207,8 +147,8 @@ class Engine:
             for det in chosen:
                 faces.append(
                     Face(
-                        box=det.box,
-                        score=det.score,
+                        box=(int(det.box[0]), int(det.box[1]), int(det.box[2]), int(det.box[3])),
+                        score=float(det.score),
                         probabilities=tuple(float(p) for p in probs[i]),
                         quality=assess(frame.gray, det.box, faces48[i]),
                         model_version=version,

@@ -13,12 +13,13 @@ from evaluations import actions, grading, recording
 from evaluations.analysis import FrameInput
 from evaluations.models import EvaluationSession, Observation, SessionFrame, Status
 from evaluations.selectors import running_grade
+from inference.results import Face
 from tests.evaluations.conftest import start
 
 
 def happy_face(size: int = 100) -> grading.Face:
     probabilities = tuple(0.94 if e == "happy" else 0.01 for e in grading.EMOTIONS)
-    return grading.Face(box=(10, 10, size, size), score=0.95, probabilities=probabilities, dominant="happy")
+    return Face(box=(10, 10, size, size), score=0.95, probabilities=probabilities)
 
 
 def frame(sequence: int, seconds: float = 0.0, faces: int = 1) -> FrameInput:

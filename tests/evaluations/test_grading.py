@@ -11,7 +11,6 @@ from evaluations.grading import (
     EMOTIONS,
     GRADED,
     INSUFFICIENT,
-    Face,
     Frame,
     GradeState,
     Rubric,
@@ -23,6 +22,7 @@ from evaluations.grading import (
     primary_face_index,
     summarize,
 )
+from inference.results import Face, Quality
 
 RUBRIC = Rubric.from_json(None)
 
@@ -33,7 +33,7 @@ def one_hot(emotion: str, confidence: float = 1.0) -> tuple[float, ...]:
 
 
 def face(emotion: str, *, size: int = 100, score: float = 0.9, flags: tuple[str, ...] = ()) -> Face:
-    return Face(box=(0, 0, size, size), score=score, probabilities=one_hot(emotion), dominant=emotion, flags=flags)
+    return Face(box=(0, 0, size, size), score=score, probabilities=one_hot(emotion), quality=Quality.from_flags(flags))
 
 
 def frames_of(*emotions: str, step: float = 1.0) -> list[Frame]:

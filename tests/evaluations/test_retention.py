@@ -13,15 +13,15 @@ from django.utils import timezone
 from accounts.models import AuditEvent, Company, User
 from evaluations import recording, retention
 from evaluations.analysis import FrameInput
-from evaluations.grading import Face
 from evaluations.models import EvaluationSession, Observation, SessionFrame
 from evaluations.tasks import purge_expired
+from inference.results import Face
 from moodsaas.celery import app
 from tests.evaluations.conftest import start
 
 pytestmark = pytest.mark.django_db
 
-FACE = Face(box=(10, 10, 80, 80), score=0.9, probabilities=(0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0), dominant="happy")
+FACE = Face(box=(10, 10, 80, 80), score=0.9, probabilities=(0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0))
 
 
 def session_aged(user: User, company: Company, days: int, *, finished: bool = True) -> EvaluationSession:
