@@ -1,7 +1,7 @@
 """Websockets of evaluation sessions: the live frame stream and the company dashboard.
 
 ``/ws/sessions/<session id>/``: binary messages are frames (see ``evaluations.uploads`` for the
-wire format); the server sends JSON text messages (README "Evaluation sessions" lists them).
+wire format); the server sends JSON text messages (docs/websocket.md lists them).
 ``/ws/dashboard/``: admins, owners and API tokens receive every session event of their company.
 
 Authentication: the Django session cookie (browsers), or ``Authorization: Bearer mood_...`` on
