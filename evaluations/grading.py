@@ -2,7 +2,7 @@
 
 Nothing here touches the database; callers turn observations into :class:`Frame` values.
 
-Rules (README "Evaluation sessions" has worked examples):
+Rules (docs/grading.md has worked examples):
 
 1. Only the *primary face* of each frame counts: the largest box (ties: higher detection score).
    A frame is *usable* when its primary face has a detection score of at least
