@@ -36,7 +36,7 @@ may show small or distant faces: they use the full range."""
 
 LIVE_TTA = "flip"
 UPLOAD_TTA = "ten"
-"""Test-time augmentation in production (docs/training.md): live frames average the face and its
+"""Test-time augmentation in production (docs/decisions.md): live frames average the face and its
 mirror image (0.9 ms of CPU per face against 0.5 without; ten crops cost 4 ms, a quarter of a
 live frame's whole budget); uploaded images, videos and the one-shot analyse endpoint, far fewer
 frames, use the ten crops the model report leads with."""
