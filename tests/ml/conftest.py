@@ -12,7 +12,7 @@ FER_DIR = Path(__file__).resolve().parents[3] / "shared" / "datasets" / "fer2013
 def fer_public() -> Path:
     path = FER_DIR / "fer2013-publictest.npz"
     if not path.exists():
-        pytest.fail(f"FER2013 PublicTest missing at {path} (see DEVELOPERS.md)")
+        pytest.fail(f"FER2013 PublicTest missing at {path} (see docs/testing.md)")
     return path
 
 
