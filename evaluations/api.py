@@ -6,8 +6,6 @@ session of the company; API tokens see all sessions, and read-write tokens run t
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -40,14 +38,9 @@ from evaluations.serializers import (
     SessionSerializer,
     VideoUploadSerializer,
 )
-from evaluations.uploads import check_image, check_image_size, check_video, image_error
+from evaluations.uploads import check_image_size, image_error, queue_images, queue_video, read_upload
 
 ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
-
-
-def _read(upload: UploadedFile) -> bytes:
-    upload.seek(0)
-    return bytes(upload.read())
 
 
 class SessionViewSet(
@@ -180,12 +173,7 @@ class SessionViewSet(
         session = self.get_object()
         serializer = ImagesUploadSerializer(data={"images": request.FILES.getlist("images")})
         serializer.is_valid(raise_exception=True)
-        blobs = []
-        for upload in serializer.validated_data["images"]:
-            data = _read(upload)
-            check_image(data, upload.name or "image", settings.EVALUATIONS_MAX_IMAGE_BYTES)
-            blobs.append(data)
-        sequences = actions.add_images(actor=self.tenant.actor, session=session, images=blobs)
+        sequences = queue_images(actor=self.tenant.actor, session=session, files=serializer.validated_data["images"])
         fresh = self.get_queryset().get(pk=session.pk)
         body = {"sequences": sequences, "session": SessionSerializer(fresh).data}
         return Response(body, status=status.HTTP_202_ACCEPTED)
@@ -204,23 +192,7 @@ class SessionViewSet(
         serializer.is_valid(raise_exception=True)
         upload: UploadedFile = serializer.validated_data["video"]
         sample_fps = serializer.validated_data.get("sample_fps", settings.EVALUATIONS_VIDEO_SAMPLE_FPS)
-        staging = Path(settings.MEDIA_ROOT) / "video-uploads" / "staging"
-        staging.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=staging, suffix=".video", delete=False) as handle:
-            path = Path(handle.name)
-            for chunk in upload.chunks():
-                handle.write(chunk)
-        try:
-            info = check_video(path, upload.name or "video", upload.size or 0, settings.EVALUATIONS_MAX_VIDEO_BYTES)
-            updated = actions.upload_video(
-                actor=self.tenant.actor,
-                session=session,
-                file_path=path,
-                sample_fps=sample_fps,
-                frames_total=info.samples(sample_fps),
-            )
-        finally:
-            path.unlink(missing_ok=True)  # moved away on success; removed on any refusal
+        updated = queue_video(actor=self.tenant.actor, session=session, upload=upload, sample_fps=sample_fps)
         return Response(self._detail(updated), status=status.HTTP_202_ACCEPTED)
 
 
@@ -244,7 +216,7 @@ class AnalyseView(APIView):
         serializer = AnalyseSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         upload: UploadedFile = serializer.validated_data["image"]
-        data = _read(upload)
+        data = read_upload(upload)
         name = upload.name or "image"
         check_image_size(data, name, settings.EVALUATIONS_MAX_IMAGE_BYTES)
         try:

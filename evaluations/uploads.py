@@ -12,10 +12,18 @@ from __future__ import annotations
 
 import math
 import struct
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from django.conf import settings
+from django.core.files.uploadedfile import UploadedFile
+
 from accounts.exceptions import ActionError
+from accounts.models import Actor
+from evaluations import actions
+from evaluations.models import EvaluationSession
 
 HEADER = struct.Struct(">I")
 JPEG_MAGIC = b"\xff\xd8\xff"
@@ -123,3 +131,46 @@ def check_video(path: Path, name: str, size: int, max_bytes: int) -> VideoInfo:
     if not math.isfinite(fps) or fps <= 0:
         raise UploadError(f"{name} does not state its frame rate.", code="video_corrupt")
     return VideoInfo(fps=fps, frames=max(frames, 1), duration_seconds=max(frames, 1) / fps)
+
+
+# --- Uploads through the API and the portal ------------------------------------------------------
+
+
+def read_upload(upload: UploadedFile) -> bytes:
+    upload.seek(0)
+    return bytes(upload.read())
+
+
+def queue_images(*, actor: Actor, session: EvaluationSession, files: Sequence[UploadedFile]) -> list[int]:
+    """Decode every image first (one bad image refuses them all), then queue them; return their sequence numbers."""
+    limit = settings.EVALUATIONS_MAX_IMAGES_PER_UPLOAD
+    if len(files) > limit:
+        raise UploadError(f"Send at most {limit} images at a time.", code="too_many_images")
+    blobs = []
+    for upload in files:
+        data = read_upload(upload)
+        check_image(data, upload.name or "image", settings.EVALUATIONS_MAX_IMAGE_BYTES)
+        blobs.append(data)
+    return actions.add_images(actor=actor, session=session, images=blobs)
+
+
+def queue_video(
+    *, actor: Actor, session: EvaluationSession, upload: UploadedFile, sample_fps: float
+) -> EvaluationSession:
+    """Stage the video on disk, check it, attach it to the session and queue its analysis.
+
+    The staged file is moved away on success and removed on any refusal: nothing half-written.
+    """
+    staging = Path(settings.MEDIA_ROOT) / "video-uploads" / "staging"
+    staging.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=staging, suffix=".video", delete=False) as handle:
+        path = Path(handle.name)
+        for chunk in upload.chunks():
+            handle.write(chunk)
+    try:
+        info = check_video(path, upload.name or "video", upload.size or 0, settings.EVALUATIONS_MAX_VIDEO_BYTES)
+        return actions.upload_video(
+            actor=actor, session=session, file_path=path, sample_fps=sample_fps, frames_total=info.samples(sample_fps)
+        )
+    finally:
+        path.unlink(missing_ok=True)

@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import F, QuerySet
@@ -17,8 +18,8 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
-from django.views.decorators.http import require_GET, require_POST
+from django.utils.translation import gettext_lazy, ngettext
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.exceptions import ActionError
 from accounts.models import Membership, Role
@@ -26,6 +27,7 @@ from accounts.tenancy import Tenant
 from evaluations import actions, analytics, grading
 from evaluations.models import Channel, EvaluationSession, GradeLetter, Observation, Status
 from evaluations.selectors import SessionFilter, running_grade, visible_sessions
+from evaluations.uploads import queue_images, queue_video
 from frontend import charts
 from frontend.portal import EMOTION_LABELS, portal_page, query_without
 
@@ -248,6 +250,11 @@ def session_detail(request: HttpRequest, tenant: Tenant, session_id: uuid.UUID) 
     context = {
         "session": session,
         "can_run": can_run,
+        "can_upload": can_run
+        and session.is_open
+        and session.channel in (Channel.IMAGES, Channel.VIDEO)
+        and not session.video_status,
+        "session_socket": f"/ws/sessions/{session.public_id}/",
         "zone": analytics.company_zone(tenant.company),
         "show_agent": tenant.role.at_least(Role.ADMIN) and not tenant.company.agent_views_hidden,
         "csat_choices": range(1, 6),
@@ -295,3 +302,82 @@ def session_csat(request: HttpRequest, tenant: Tenant, session_id: uuid.UUID) ->
         lambda actor, session: actions.record_csat(actor=actor, session=session, csat=int(raw) if raw else None),
         _("The customer's answer is saved."),
     )
+
+
+# --- Image and video sessions from the portal ----------------------------------------------------
+
+
+class NewSessionForm(forms.Form):
+    channel = forms.ChoiceField(
+        label=gettext_lazy("What will you upload?"),
+        choices=[(Channel.IMAGES, gettext_lazy("Photos")), (Channel.VIDEO, gettext_lazy("A video"))],
+        widget=forms.RadioSelect,
+        initial=Channel.IMAGES,
+    )
+    customer_reference = forms.CharField(
+        label=gettext_lazy("Customer reference"),
+        required=False,
+        max_length=200,
+        help_text=gettext_lazy("Your own reference for the interaction (a ticket or case number), optional."),
+    )
+
+
+@require_http_methods(["GET", "POST"])
+@portal_page()
+def session_new(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """Start an image or video session for yourself, then upload on its page."""
+    form = NewSessionForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        if tenant.user is None:  # pages are for people; tokens use the API
+            raise Http404
+        try:
+            session = actions.start_session(
+                actor=tenant.actor,
+                company=tenant.company,
+                agent=tenant.user,
+                channel=form.cleaned_data["channel"],
+                customer_reference=form.cleaned_data["customer_reference"],
+            )
+        except ActionError as error:
+            messages.error(request, error.message)
+        else:
+            return redirect("portal-session", session_id=session.public_id)
+    return render(
+        request,
+        "frontend/portal/session_new.html",
+        {
+            "form": form,
+            "max_images": settings.EVALUATIONS_MAX_IMAGES_PER_UPLOAD,
+            "max_image_mb": settings.EVALUATIONS_MAX_IMAGE_BYTES // 1_000_000,
+            "max_video_mb": settings.EVALUATIONS_MAX_VIDEO_BYTES // 1_000_000,
+        },
+    )
+
+
+@require_POST
+@portal_page()
+def session_upload(request: HttpRequest, tenant: Tenant, session_id: uuid.UUID) -> HttpResponse:
+    """Add photos to an image session, or the video of a video session (validated like the API)."""
+    session = _session_or_404(tenant, session_id)
+    try:
+        if session.channel == Channel.VIDEO:
+            upload = request.FILES.get("video")
+            if upload is None:
+                raise ActionError(_("Choose a video file."), code="no_video")
+            queue_video(
+                actor=tenant.actor, session=session, upload=upload, sample_fps=settings.EVALUATIONS_VIDEO_SAMPLE_FPS
+            )
+            messages.success(request, _("The video is uploaded; its analysis is under way."))
+        else:
+            files = request.FILES.getlist("images")
+            if not files:
+                raise ActionError(_("Choose at least one photo."), code="no_images")
+            sequences = queue_images(actor=tenant.actor, session=session, files=files)
+            messages.success(
+                request,
+                ngettext("%(n)d photo is being analysed.", "%(n)d photos are being analysed.", len(sequences))
+                % {"n": len(sequences)},
+            )
+    except ActionError as error:
+        messages.error(request, error.message)
+    return redirect("portal-session", session_id=session.public_id)
