@@ -6,7 +6,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from django.db.models import Count
+from django.db.models import Count, QuerySet
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -80,15 +80,15 @@ def portal_home(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     return agent_home(request, tenant)
 
 
-def dashboard(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+def results_context(
+    request: HttpRequest, tenant: Tenant, agent: User | None = None
+) -> tuple[dict[str, Any], analytics.Period, QuerySet[EvaluationSession]]:
+    """What every results page shows for its period (the company's, or one agent's): the period
+    picker, KPIs with their change, the trend charts; with the period and its finished sessions."""
     period, form, period_error = period_from(request, tenant)
-    company = tenant.company
-    change = analytics.kpi_change(company, period)
-    in_period = analytics.finished_in(company, period)
-    points = analytics.trend(in_period, period)
-    show_agents = not company.agent_views_hidden
-    summaries = analytics.agent_summaries(company, period) if show_agents else []
-    calibration = analytics.calibration(in_period)
+    finished = analytics.finished_in(tenant.company, period, agent)
+    change = analytics.kpi_change(tenant.company, period, agent)
+    points = analytics.trend(finished, period)
     context = {
         "period": period,
         "form": form,
@@ -97,6 +97,20 @@ def dashboard(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         "kpis": change.current,
         "grade_shares": change.current.grade_shares(),
         "letters": LETTERS,
+        "points": points,
+        "zone": analytics.company_zone(tenant.company),
+        **trend_charts(points, period),
+    }
+    return context, period, finished
+
+
+def dashboard(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    context, period, in_period = results_context(request, tenant)
+    company = tenant.company
+    show_agents = not company.agent_views_hidden
+    summaries = analytics.agent_summaries(company, period) if show_agents else []
+    calibration = analytics.calibration(in_period)
+    context |= {
         "live": live_sessions(tenant),
         "recent_bad": list(
             in_period.filter(grade_letter__in=("D", "F")).select_related("agent").order_by("-started_at")[:RECENT_LIMIT]
@@ -110,9 +124,6 @@ def dashboard(request: HttpRequest, tenant: Tenant) -> HttpResponse:
         "csat_min_answers": analytics.CSAT_MIN_ANSWERS,
         "dashboard_socket": "/ws/dashboard/",
         "session_url_template": reverse("portal-session", kwargs={"session_id": uuid.UUID(int=0)}),
-        **trend_charts(points, period),
-        "points": points,
-        "zone": analytics.company_zone(company),
     }
     return render(request, "frontend/portal/dashboard.html", context)
 
@@ -120,25 +131,14 @@ def dashboard(request: HttpRequest, tenant: Tenant) -> HttpResponse:
 def agent_home(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     """An agent's own results: their KPIs and trend, their sessions in progress and latest ones."""
     assert tenant.user is not None  # agents are people; tokens do not browse pages
-    period, form, period_error = period_from(request, tenant)
-    mine = analytics.finished_in(tenant.company, period, tenant.user)
-    change = analytics.kpi_change(tenant.company, period, tenant.user)
-    context = {
-        "period": period,
-        "form": form,
-        "period_error": period_error,
-        "change": change,
-        "kpis": change.current,
-        "grade_shares": change.current.grade_shares(),
-        "letters": LETTERS,
+    context, _period, _mine = results_context(request, tenant, tenant.user)
+    context |= {
         "live": live_sessions(tenant, tenant.user),
         "recent": list(
             EvaluationSession.objects.for_company(tenant.company)
             .filter(agent=tenant.user)
             .order_by("-started_at")[:RECENT_LIMIT]
         ),
-        **trend_charts(analytics.trend(mine, period), period),
-        "zone": analytics.company_zone(tenant.company),
     }
     return render(request, "frontend/portal/agent_home.html", context)
 
@@ -170,21 +170,12 @@ def agent_detail(request: HttpRequest, tenant: Tenant, member_id: uuid.UUID) -> 
     )
     if membership is None:
         raise Http404(_("No such member in your company."))
-    period, form, period_error = period_from(request, tenant)
     agent = membership.user
-    theirs = analytics.finished_in(tenant.company, period, agent)
-    change = analytics.kpi_change(tenant.company, period, agent)
+    context, _period, theirs = results_context(request, tenant, agent)
     calibration = analytics.calibration(theirs)
-    context = {
+    context |= {
         "membership": membership,
         "agent": agent,
-        "period": period,
-        "form": form,
-        "period_error": period_error,
-        "change": change,
-        "kpis": change.current,
-        "grade_shares": change.current.grade_shares(),
-        "letters": LETTERS,
         "trajectories": {
             row["trajectory"]: row["n"] for row in theirs.values("trajectory").annotate(n=Count("pk")).order_by()
         },
@@ -192,7 +183,5 @@ def agent_detail(request: HttpRequest, tenant: Tenant, member_id: uuid.UUID) -> 
         "calibration": calibration,
         "calibration_chart": calibration_chart(calibration) if calibration.enough else None,
         "csat_min_answers": analytics.CSAT_MIN_ANSWERS,
-        **trend_charts(analytics.trend(theirs, period), period),
-        "zone": analytics.company_zone(tenant.company),
     }
     return render(request, "frontend/portal/agent_detail.html", context)
