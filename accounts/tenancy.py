@@ -43,6 +43,7 @@ __all__ = [
     "TenancyError",
     "Tenant",
     "activate_company",
+    "session_memberships",
     "tenant_for_request",
 ]
 
@@ -70,7 +71,9 @@ class Tenant:
 
 
 def _session_membership(request: HttpRequest, user: User) -> Membership | None:
-    memberships = Membership.objects.for_user(user).select_related("company").order_by("created_at", "id")
+    memberships = list(Membership.objects.for_user(user).select_related("company").order_by("created_at", "id"))
+    # Kept for session_memberships(): the header's company switcher needs no second query.
+    setattr(request, "_moodsaas_memberships", memberships)  # noqa: B010  (a private per-request cache)
     wanted = request.session.get(ACTIVE_COMPANY_SESSION_KEY)
     membership = None
     if wanted:
@@ -104,6 +107,16 @@ def tenant_for_request(request: HttpRequest | Request) -> Tenant | None:
     if tenant is not None:
         setattr(request, "_moodsaas_tenant", tenant)  # noqa: B010  (a private per-request cache)
     return tenant
+
+
+def session_memberships(request: HttpRequest) -> list[Membership]:
+    """The signed-in user's memberships (companies joined), oldest first; empty for visitors.
+
+    Read from the query :func:`tenant_for_request` runs anyway: no query of its own.
+    """
+    tenant_for_request(request)
+    memberships: list[Membership] = getattr(request, "_moodsaas_memberships", [])
+    return memberships
 
 
 def activate_company(request: HttpRequest | Request, membership: Membership) -> None:

@@ -124,7 +124,7 @@ def annotate_image(data: bytes, use: Use) -> AnnotatedImage:
     chosen = options(use)
     frame = engine.frame(data, chosen)
     result = engine.analyse_frames([frame], chosen)[0]
-    drawn = annotate(frame.bgr, result)
+    drawn: Any = annotate(frame.bgr, result)
     scale = ANNOTATED_MAX_SIDE / max(drawn.shape[:2])
     if scale < 1:
         drawn = cv2.resize(drawn, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -272,6 +272,10 @@ EVALUATIONS_MAX_IMAGES_PER_UPLOAD = env_int("EVALUATIONS_MAX_IMAGES_PER_UPLOAD",
 EVALUATIONS_MAX_VIDEO_BYTES = env_int("EVALUATIONS_MAX_VIDEO_BYTES", 200 * 1024 * 1024, minimum=1024)
 EVALUATIONS_VIDEO_SAMPLE_FPS = env_int("EVALUATIONS_VIDEO_SAMPLE_FPS", 2, minimum=1, maximum=30)
 
+# --- Public demo page (/demo/): analyses one photo per request for anyone, so it is rate-limited
+# per client address (the address allauth's own rate limits use) through the shared cache.
+DEMO_RATE_PER_MINUTE = env_int("DEMO_RATE_PER_MINUTE", 10, minimum=1, maximum=10_000)
+
 # --- REST API
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

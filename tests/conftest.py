@@ -16,6 +16,13 @@ sending ``Authorization: Bearer ...``:
     ``token_a`` (read-write, A), ``read_token_a`` (read-only, A), ``token_b`` (read-write, B);
     ``token_a_client``, ``read_token_a_client``, ``token_b_client``.
 
+A real (tiny) emotion model and real face photos, for every test that runs inference:
+    ``emotion_model``   the inference tests' untrained tiny moodnet, exported through the real
+                        serving path into a temporary registry made active as $MOODSAAS_MODEL_DIR:
+                        the whole pipeline runs for real, only the weights are not trained (assert
+                        on structure and bookkeeping, never on which emotion wins)
+    ``face_bgr``, ``face_jpeg``, ``face_png``   scikit-image's astronaut (one clear, smiling face)
+
 ``nothing_written``: ``with nothing_written(*extra_models): ...`` asserts that no row of the
 accounts models (and of ``extra_models``) was inserted, changed or deleted inside the block.
 Use it for every cross-company and bad-input test.
@@ -26,8 +33,11 @@ Tests that do not request ``db`` or these fixtures do not touch the database.
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -201,3 +211,51 @@ def nothing_written(db: None) -> Callable[..., AbstractContextManager[None]]:
             assert after[label] == before[label], f"{label} changed"
 
     return check
+
+
+# --- A real model and real faces (imports inside: most tests never run inference) -------------
+
+
+@pytest.fixture(scope="session")
+def emotion_model(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A registry with one active tiny model, as $MOODSAAS_MODEL_DIR for this process and its workers."""
+    from ml.registry import activate
+    from tests.model_registry import register_tiny
+
+    root = tmp_path_factory.mktemp("evaluation-models")
+    register_tiny(root, "tiny-eval", 3)
+    activate("tiny-eval", root)
+    previous = os.environ.get("MOODSAAS_MODEL_DIR")
+    os.environ["MOODSAAS_MODEL_DIR"] = str(root)
+    # The process-wide classifier re-reads the registry pointer at most once a second: if another
+    # test module loaded its own model first, wait that second so every analysis here uses ours.
+    time.sleep(1.1)
+    yield root
+    if previous is None:
+        os.environ.pop("MOODSAAS_MODEL_DIR", None)
+    else:
+        os.environ["MOODSAAS_MODEL_DIR"] = previous
+
+
+@pytest.fixture(scope="session")
+def face_bgr() -> Any:
+    """scikit-image's astronaut photograph (one clear, smiling face) as BGR."""
+    import cv2
+    import numpy as np
+    from skimage import data
+
+    return np.ascontiguousarray(cv2.cvtColor(data.astronaut(), cv2.COLOR_RGB2BGR))
+
+
+@pytest.fixture(scope="session")
+def face_jpeg(face_bgr: Any) -> bytes:
+    import cv2
+
+    return bytes(cv2.imencode(".jpg", face_bgr, [cv2.IMWRITE_JPEG_QUALITY, 85])[1])
+
+
+@pytest.fixture(scope="session")
+def face_png(face_bgr: Any) -> bytes:
+    import cv2
+
+    return bytes(cv2.imencode(".png", face_bgr)[1])

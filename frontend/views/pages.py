@@ -14,6 +14,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts import actions
@@ -42,11 +43,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The signed-in home page: active company, its members, and the company switcher."""
-    assert isinstance(request.user, User)
+    """The company page: active company and its members (the header switches companies)."""
     tenant = tenant_for_request(request)
-    companies = list(Membership.objects.for_user(request.user).select_related("company").order_by("company__name"))
-    context: dict[str, object] = {"tenant": tenant, "companies": companies}
+    context: dict[str, object] = {"tenant": tenant, "nav": "company"}
     if tenant is not None:
         context["members"] = (
             Membership.objects.for_company(tenant.company).select_related("user").order_by("created_at")
@@ -76,7 +75,7 @@ def switch_company(request: HttpRequest) -> HttpResponseRedirect:
     if membership is None:
         raise Http404("No such company among yours.")
     activate_company(request, membership)
-    messages.success(request, f"You are now working in {membership.company.name}.")
+    messages.success(request, _("You are now working in %(company)s.") % {"company": membership.company.name})
     return redirect("home")
 
 
@@ -120,7 +119,7 @@ def accept_invitation(request: HttpRequest, secret: str) -> HttpResponse:
             )
         request.session.pop(PENDING_INVITATION_SESSION_KEY, None)
         activate_company(request, membership)
-        messages.success(request, f"Welcome to {membership.company.name}.")
+        messages.success(request, _("Welcome to %(company)s.") % {"company": membership.company.name})
         return redirect("home")
     return render(request, "frontend/invitation.html", {"invitation": invitation, "can_accept": True})
 

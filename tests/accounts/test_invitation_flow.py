@@ -35,7 +35,7 @@ def test_a_signed_in_user_accepts_and_lands_in_the_company(client, company_a, co
     assert invitation.status() == "accepted"
     assert invitation.accepted_by == dana
     # The new company becomes the active one.
-    assert b"Acme Support" in client.get("/").content
+    assert b"Acme Support" in client.get("/company/").content
 
 
 def test_a_new_person_signs_up_through_the_invitation_without_creating_a_company(client, company_a, owner) -> None:
@@ -52,7 +52,7 @@ def test_a_new_person_signs_up_through_the_invitation_without_creating_a_company
     assert Membership.objects.for_user(dana).get().company == company_a
     assert Company.objects.count() == 1
     # The invitation proved the address: no verification round trip, straight in.
-    assert client.get("/").status_code == 200
+    assert client.get("/company/").status_code == 200
 
 
 def test_signing_up_through_an_invitation_with_another_email_is_refused(client, company_a, nothing_written) -> None:

@@ -52,4 +52,4 @@ def test_the_seeded_owner_can_log_in(client, db, settings) -> None:
     _seed()
     response = client.post("/accounts/login/", {"login": "owner@demo.moodsaas.test", "password": "demo-owner-password"})
     assert response.status_code == 302
-    assert "Demo Support Co" in client.get("/").content.decode()
+    assert "Demo Support Co" in client.get("/company/").content.decode()

@@ -45,10 +45,10 @@ def test_signup_creates_a_company_with_the_signer_as_owner(client, db, mailoutbo
         "member.added",
     }
     # Verification is mandatory in services mode: no session until the link is followed.
-    assert client.get("/").status_code == 302
+    assert client.get("/company/").status_code == 302
     link = _confirm_link(mailoutbox[0].body)
     assert client.post(link).status_code == 302
-    home = client.get("/")
+    home = client.get("/company/")
     assert home.status_code == 200
     assert b"Fresh Start Ltd" in home.content
 
@@ -97,7 +97,7 @@ def test_signing_up_with_a_taken_email_creates_nothing(client, alice, nothing_wr
 def test_alice_logs_in_with_her_email_and_sees_her_company(client, alice, bob) -> None:
     response = client.post(LOGIN, {"login": "alice@a.test", "password": PASSWORD})
     assert response.status_code == 302
-    home = client.get("/")
+    home = client.get("/company/")
     assert home.status_code == 200
     assert b"Acme Support" in home.content
     assert b"bob@a.test" in home.content
@@ -112,7 +112,7 @@ def test_a_wrong_password_does_not_log_in(client, alice) -> None:
 def test_logout_ends_the_session(client, alice) -> None:
     client.force_login(alice)
     assert client.post("/accounts/logout/").status_code == 302
-    assert client.get("/").status_code == 302
+    assert client.get("/company/").status_code == 302
 
 
 def test_password_reset_mails_a_working_link(client, alice, mailoutbox) -> None:

@@ -53,7 +53,7 @@ def test_the_page_shows_the_agents_own_companys_notice_and_keeps_the_camera_behi
 def test_the_home_page_links_to_the_live_page(bob: User) -> None:
     client = Client()
     client.force_login(bob)
-    assert f'href="{reverse("live-session")}"' in client.get(reverse("home")).content.decode()
+    assert f'href="{reverse("live-session")}"' in client.get(reverse("company")).content.decode()
 
 
 def test_a_user_without_a_company_is_sent_home_with_an_explanation(db: None) -> None:
