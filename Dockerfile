@@ -11,8 +11,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     STATIC_MANIFEST=true
 
 # libgl/libglib: OpenCV's runtime needs; libpq is bundled with psycopg[binary].
+# libpango*/libharfbuzz-subset0 and a font: WeasyPrint's runtime (PDF reports).
 RUN apt-get update \
     && apt-get install -y --no-install-recommends libglib2.0-0 libgl1 \
+        libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 1000 moodsaas
 

@@ -84,8 +84,11 @@ def _x_labels(box: Box, labels: Sequence[str], xs: Sequence[float]) -> list[str]
         return []
     step = max(1, round(len(labels) / 8))  # at most about eight labels
     shown = [i for i in range(len(labels)) if i % step == 0]
-    if shown[-1] != len(labels) - 1 and len(labels) - 1 - shown[-1] >= step / 2:
-        shown.append(len(labels) - 1)  # the last bucket, unless it would overlap the previous label
+    if shown[-1] != len(labels) - 1:
+        # Always label the latest bucket; it replaces the label before it when the two would overlap.
+        if len(labels) - 1 - shown[-1] < 0.75 * step and len(shown) > 1:
+            shown.pop()
+        shown.append(len(labels) - 1)
     return [
         f'<text x="{xs[i]:.1f}" y="{box.height - 8}" text-anchor="middle" fill="{MUTED}" {FONT}>{escape(labels[i])}</text>'
         for i in shown
@@ -130,7 +133,7 @@ def stacked_bars(
     box: Box | None = None,
 ) -> SafeString:
     """Share of each key per bucket (e.g. the grade mix per day), as 100% stacked bars."""
-    box = box or Box()
+    box = box or Box(left=44)  # room for "100%"
     n = len(series)
     slot = box.inner_width / n if n else 0
     width = max(1.0, slot * 0.8)
