@@ -58,4 +58,4 @@ def bob_session(bob: User, company_a: Company) -> EvaluationSession:
 @pytest.fixture
 def needs_services() -> None:
     if not settings.REDIS_URL:
-        pytest.skip("needs services mode: set DATABASE_URL and REDIS_URL (see README)")
+        pytest.skip("needs services mode: set DATABASE_URL and REDIS_URL (see docs/testing.md)")
