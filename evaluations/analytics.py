@@ -4,7 +4,7 @@ Everything is aggregated in the database over session rows (one query per figure
 Python loop over observations), in the company's time zone. Only finished sessions count
 towards results; open and paused ones are "in progress"; cancelled ones are left out.
 
-Rules (docs/grading.md "Portal figures"):
+Rules (docs/grading.md, "Portal figures"):
 
 1. A period is whole days in the company's time zone: the last 7, 30 or 90 days including
    today, or a custom range of dates (both included). Its previous period is the same number of
