@@ -37,9 +37,9 @@ may show small or distant faces: they use the full range."""
 LIVE_TTA = "flip"
 UPLOAD_TTA = "ten"
 """Test-time augmentation in production (docs/decisions.md): live frames average the face and its
-mirror image (0.9 ms of CPU per face against 0.5 without; ten crops cost 4 ms, a quarter of a
-live frame's whole budget); uploaded images, videos and the one-shot analyse endpoint, far fewer
-frames, use the ten crops the model report leads with."""
+mirror image (1.53 ms of CPU per face with moodnet-4-ens against 0.75 without; ten crops cost
+7.33 ms, docs/benchmarks.md "Test-time augmentation cost"); uploaded images, videos and the
+one-shot analyse endpoint, far fewer frames, use the ten crops the model report leads with."""
 
 
 @dataclass(frozen=True)
@@ -101,20 +101,25 @@ class AnnotatedImage:
 
     result: ImageResult
     jpeg: bytes
+    width: int  # of the JPEG (the result's boxes are in the uploaded image's pixels)
+    height: int
 
 
-ANNOTATED_MAX_SIDE = 1280
-"""Longest side of an annotated picture: enough to read the labels on a laptop, and a page that
-carries it inline stays around 200 KB whatever the upload's size."""
+ANNOTATED_SIDE = 1024
+"""Longest side of an annotated picture, whatever the upload's: labels drawn at this size read well
+on a laptop, and the page that carries the JPEG inline stays around 200 KB."""
 
 
 def annotate_image(data: bytes, use: Use) -> AnnotatedImage:
     """Analyse one encoded image and draw its faces on it, all in memory (the public demo page).
 
     1. Decode once, with ``analyse_image``'s checks (formats, pixel limit, EXIF orientation).
-    2. Analyse the decoded picture with ``use``'s options, as ``analyse_image`` would.
-    3. Draw at full size (``inference.annotate``), then shrink to :data:`ANNOTATED_MAX_SIDE`.
+    2. Analyse the decoded picture at full size with ``use``'s options, as ``analyse_image`` would.
+    3. Resize the picture to :data:`ANNOTATED_SIDE` (boxes with it), then draw
+       (``inference.annotate``) so that labels have the same size on small and large photos.
     """
+    import dataclasses
+
     import cv2
 
     from inference.annotate import annotate
@@ -124,10 +129,16 @@ def annotate_image(data: bytes, use: Use) -> AnnotatedImage:
     chosen = options(use)
     frame = engine.frame(data, chosen)
     result = engine.analyse_frames([frame], chosen)[0]
-    drawn: Any = annotate(frame.bgr, result)
-    scale = ANNOTATED_MAX_SIDE / max(drawn.shape[:2])
-    if scale < 1:
-        drawn = cv2.resize(drawn, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
-    ok, encoded = cv2.imencode(".jpg", drawn, [cv2.IMWRITE_JPEG_QUALITY, 85])
+    scale = ANNOTATED_SIDE / max(frame.width, frame.height)
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    picture: Any = cv2.resize(frame.bgr, None, fx=scale, fy=scale, interpolation=interpolation)
+
+    def resized(face: Face) -> Face:
+        x, y, w, h = (round(v * scale) for v in face.box)
+        return dataclasses.replace(face, box=(x, y, w, h))
+
+    scaled = dataclasses.replace(result, faces=[resized(face) for face in result.faces])
+    ok, encoded = cv2.imencode(".jpg", annotate(picture, scaled), [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok, "OpenCV always encodes an 8-bit BGR image as JPEG"
-    return AnnotatedImage(result=result, jpeg=encoded.tobytes())
+    height, width = picture.shape[:2]
+    return AnnotatedImage(result=result, jpeg=encoded.tobytes(), width=width, height=height)
