@@ -7,6 +7,7 @@ from typing import Any
 from allauth.core import context
 from django import forms
 from django.http import HttpRequest
+from django.utils.translation import gettext, gettext_lazy
 
 from accounts import actions
 from accounts.exceptions import ActionError
@@ -31,8 +32,10 @@ class CompanySignupForm(forms.Form):
     company_name = forms.CharField(
         max_length=200,
         required=False,
-        label="Company name",
-        help_text="A new company is created with you as its owner. Leave empty when joining by invitation.",
+        label=gettext_lazy("Company name"),
+        help_text=gettext_lazy(
+            "A new company is created with you as its owner. Leave empty when joining by invitation."
+        ),
     )
 
     def clean(self) -> dict[str, Any]:
@@ -47,11 +50,15 @@ class CompanySignupForm(forms.Form):
                 raise forms.ValidationError(error.message, code=error.code) from None
             assert invitation is not None
             if email and email != invitation.email.lower():
-                self.add_error("email", f"This invitation is for {invitation.email}; sign up with that address.")
+                self.add_error(
+                    "email",
+                    gettext("This invitation is for %(email)s; sign up with that address.")
+                    % {"email": invitation.email},
+                )
         elif not (cleaned.get("company_name") or "").strip():
             self.add_error(
                 "company_name",
-                "Enter your company's name, or open your invitation link to join an existing company.",
+                gettext("Enter your company's name, or open your invitation link to join an existing company."),
             )
         return cleaned
 

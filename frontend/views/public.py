@@ -260,8 +260,8 @@ def _analyse_demo_photo(request: HttpRequest) -> HttpResponse:
     ]
     result = {
         "image": "data:image/jpeg;base64," + base64.b64encode(annotated.jpeg).decode("ascii"),
-        "width": annotated.result.width,
-        "height": annotated.result.height,
+        "width": annotated.width,
+        "height": annotated.height,
         "faces": faces,
         "model_version": annotated.result.model_version,
         "emotions": [EMOTION_LABELS[emotion] for emotion in EMOTIONS],

@@ -22,6 +22,7 @@ from django.urls import reverse
 
 from accounts.models import Company, Membership, Role, User
 from accounts.tenancy import ACTIVE_COMPANY_SESSION_KEY
+from evaluations import analysis
 from evaluations.models import EvaluationSession, Observation, SessionFrame
 from frontend.views import public
 from tests.frontend.conftest import page_client
@@ -126,7 +127,8 @@ def test_the_demo_annotates_a_real_face_and_keeps_nothing(
     assert files_under(settings.MEDIA_ROOT) == []
 
     result = response.context["result"]
-    assert (result["width"], result["height"], result["model_version"]) == (512, 512, "tiny-eval")
+    side = analysis.ANNOTATED_SIDE  # the 512-pixel photo, enlarged so that its labels read well
+    assert (result["width"], result["height"], result["model_version"]) == (side, side, "tiny-eval")
     assert len(result["faces"]) >= 1
     face = result["faces"][0]
     assert [str(e["label"]) for e in face["emotions"]] == [
@@ -140,7 +142,7 @@ def test_the_demo_annotates_a_real_face_and_keeps_nothing(
     assert prefix in html
     encoded = html.split(prefix, 1)[1].split('"', 1)[0]
     annotated = cv2.imdecode(np.frombuffer(base64.b64decode(encoded), np.uint8), cv2.IMREAD_COLOR)
-    assert annotated is not None and annotated.shape == (512, 512, 3)
+    assert annotated is not None and annotated.shape == (side, side, 3)
     assert "Expression probabilities per face" in html
     assert html.count('<th scope="col" class="num">') == 7
     assert '<th scope="row">Face 1' in html
