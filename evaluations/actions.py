@@ -21,7 +21,7 @@ from django.utils import timezone
 from accounts.actions import audit
 from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
 from accounts.models import Actor, Company, Membership, Role, User
-from evaluations import grading, protocol, queue
+from evaluations import grading, protocol, queue, signals
 from evaluations.models import Channel, EvaluationSession, RubricVersion, Status, VideoStatus
 from evaluations.selectors import grade_summary, running_grade
 
@@ -215,6 +215,7 @@ def finish_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSes
         locked,
         {"grade": locked.grade_letter, "score": locked.score, **locked.stats()},
     )
+    signals.session_finished.send(sender=EvaluationSession, session=locked)
     protocol.broadcast_on_commit(locked, protocol.session_status(locked, grade=locked.final_grade))
     return locked
 

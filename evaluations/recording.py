@@ -15,10 +15,10 @@ from django.db import connection, transaction
 from django.db.models import F, QuerySet
 
 from accounts.actions import audit
-from evaluations import grading, protocol
+from evaluations import episodes, grading, protocol, signals
 from evaluations.actions import SYSTEM, apply_grade, finish_session
 from evaluations.analysis import FrameInput
-from evaluations.models import EvaluationSession, FrameOutcome, Observation, SessionFrame, VideoStatus
+from evaluations.models import Channel, EvaluationSession, FrameOutcome, Observation, SessionFrame, VideoStatus
 from evaluations.selectors import grade_summary, rubric_of
 
 
@@ -48,7 +48,7 @@ def _lock_by_id(company_id: int, session_id: int) -> EvaluationSession | None:
 _FRAME_FIELDS = (
     "public_id", "company_id", "rubric_version_id", "status", "started_at", "grade_state", "grade_letter", "score",
     "confidence", "frames_received", "frames_rejected", "frames_dropped", "frames_processed", "frames_failed",
-    "faces_observed",
+    "faces_observed", "channel",
 )  # fmt: skip
 
 
@@ -96,8 +96,11 @@ def record_observations(
        check below cannot race.
     2. A finished or cancelled session stores nothing; its frames are counted as dropped.
     3. Skip sequence numbers already in the ledger (a retried task, a repeated client number).
-    4. Insert the ledger rows and the observations; fold usable frames into the running grade.
-    5. After commit, push each frame's result and the running grade to the session and company.
+    4. Insert the ledger rows and the observations; fold usable frames into the running grade
+       and, except for videos, into the negative run (``evaluations.episodes``).
+    5. Tell listeners about each new negative episode (``signals.negative_episode``), in this
+       transaction.
+    6. After commit, push each frame's result and the running grade to the session and company.
     """
     _relax_commit()
     session = _lock_for_frames(company_id, session_id)
@@ -124,6 +127,10 @@ def record_observations(
 
     rubric = rubric_of(company_id, session.rubric_version_id)
     state = grading.GradeState.from_json(session.grade_state)
+    run = episodes.NegativeRun.from_json(session.grade_state.get(episodes.STATE_KEY))
+    watch = session.channel != Channel.VIDEO  # a video is a recording: the interaction is over
+    threshold = episodes.threshold_seconds(company_id) if watch else 0.0
+    found: list[episodes.Episode] = []
     ledger: list[SessionFrame] = []
     observations: list[Observation] = []
     processed = failed = faces_total = 0
@@ -176,7 +183,10 @@ def record_observations(
                     **dict(zip(grading.EMOTIONS, face.probabilities, strict=True)),
                 )
             )
-        state.add(grading.Frame(sequence=frame.sequence, offset_seconds=offset, faces=frame.faces), rubric)
+        graded = grading.Frame(sequence=frame.sequence, offset_seconds=offset, faces=frame.faces)
+        state.add(graded, rubric)
+        if watch and (episode := run.add(graded, rubric, threshold)) is not None:
+            found.append(episode)
         events.append(
             {
                 "sequence": frame.sequence,
@@ -192,7 +202,7 @@ def record_observations(
         # unique constraints is the backstop, cheaper per frame than a savepoint.
         SessionFrame.objects.bulk_create(ledger, ignore_conflicts=True)
         Observation.objects.bulk_create(observations, ignore_conflicts=True)
-        session.grade_state = state.to_json()
+        session.grade_state = {**state.to_json(), episodes.STATE_KEY: run.to_json()}
         apply_grade(session, grading.summarize(state, rubric))
         session.frames_processed += processed
         session.frames_failed += failed
@@ -208,6 +218,8 @@ def record_observations(
                 "faces_observed",
             ]
         )
+        for episode in found:
+            signals.negative_episode.send(sender=EvaluationSession, session=session, episode=episode)
         if push_frames:
             grade = grade_summary(session)
             stats = session.stats()

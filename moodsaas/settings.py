@@ -85,6 +85,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "evaluations",
+    "notifications",  # events outbox, e-mail, webhooks, in-app alerts (after evaluations: it listens to it)
     "modelversions",  # staff API over the model registry and `manage.py ml`; no models
 ]
 
@@ -271,6 +272,16 @@ EVALUATIONS_MAX_IMAGE_BYTES = env_int("EVALUATIONS_MAX_IMAGE_BYTES", 10 * 1024 *
 EVALUATIONS_MAX_IMAGES_PER_UPLOAD = env_int("EVALUATIONS_MAX_IMAGES_PER_UPLOAD", 20, minimum=1, maximum=100)
 EVALUATIONS_MAX_VIDEO_BYTES = env_int("EVALUATIONS_MAX_VIDEO_BYTES", 200 * 1024 * 1024, minimum=1024)
 EVALUATIONS_VIDEO_SAMPLE_FPS = env_int("EVALUATIONS_VIDEO_SAMPLE_FPS", 2, minimum=1, maximum=30)
+
+# --- Notifications (docs/notifications.md)
+# Links in e-mails and webhook payloads are absolute: the public origin of the site.
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000") or "http://127.0.0.1:8000"
+# Seconds of sustained anger, disgust or fear on the customer's face that raise an alert while a
+# session runs; each company may set its own (notification settings page).
+NOTIFICATIONS_NEGATIVE_ALERT_SECONDS = env_int("NOTIFICATIONS_NEGATIVE_ALERT_SECONDS", 20, minimum=3, maximum=600)
+# Webhook URLs resolving to loopback are refused unless this is on (tests and local development
+# only; private and link-local addresses are refused always).
+WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", False)
 
 # --- Public demo page (/demo/): analyses one photo per request for anyone, so it is rate-limited
 # per client address (the address allauth's own rate limits use) through the shared cache.

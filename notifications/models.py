@@ -1,0 +1,85 @@
+"""Notifications: the events outbox and everything that delivers an event to someone.
+
+An :class:`Event` is written once, in the transaction of the change it reports, under a unique
+``key`` (``session.finished:<session id>``): a retried task or a re-delivered message finds the
+row and writes nothing. Every delivery of an event is a row of its own, unique per event and
+recipient, claimed before anything leaves the building, so nothing is sent twice.
+
+Every model inherits its managers from ``CompanyOwned``: ``objects.for_company(company)`` (or
+``for_company_id(id)`` in workers) and the greppable escape hatch ``unscoped_objects``.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import CompanyOwned
+
+
+class EventType(models.TextChoices):
+    SESSION_FINISHED = "session.finished", _("Session finished")
+    ALERT_RAISED = "alert.raised", _("Alert")
+    DIGEST = "digest", _("Digest")
+    WEBHOOK_TEST = "webhook.test", _("Test event")
+    WEBHOOK_DISABLED = "webhook.disabled", _("Webhook endpoint disabled")
+
+
+class Event(CompanyOwned):
+    """Something worth telling people about, stored once (the outbox).
+
+    ``payload`` is the event's ``data`` object; its schema is versioned by ``version`` and
+    documented per type in docs/notifications.md (built in ``notifications.payloads``).
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    key = models.CharField(
+        max_length=200, unique=True, help_text="What makes the event unique, e.g. session.finished:<id>."
+    )
+    type = models.CharField(max_length=32, choices=EventType.choices)
+    version = models.PositiveSmallIntegerField(default=1)
+    payload = models.JSONField(default=dict)
+    # Who the event is about, for choosing recipients; not foreign keys to sessions, which
+    # retention deletes while the event (and its delivery log) stays.
+    session_public_id = models.UUIDField(null=True, blank=True)
+    agent = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["company", "-created_at"], name="notif_event_company_time")]
+
+    def __str__(self) -> str:
+        return self.key
+
+
+class DigestFrequency(models.TextChoices):
+    OFF = "off", _("Off")
+    DAILY = "daily", _("Daily")
+    WEEKLY = "weekly", _("Weekly (Mondays)")
+
+
+class CompanySettings(CompanyOwned):
+    """A company's notification settings; no row means every default."""
+
+    negative_alert_seconds = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(3), MaxValueValidator(600)],
+        help_text="Seconds of sustained anger, disgust or fear that raise an alert; empty: the default.",
+    )
+    digest = models.CharField(max_length=8, choices=DigestFrequency.choices, default=DigestFrequency.WEEKLY)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company"], name="notif_settings_one_per_company")]
+
+    def __str__(self) -> str:
+        return f"notification settings of {self.company_id}"
