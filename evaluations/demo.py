@@ -309,7 +309,7 @@ def _slots(rng: random.Random, now: datetime, tz: ZoneInfo, count: int) -> list[
     return sorted(slots)
 
 
-def _quotas(mix: dict[str, float], count: int) -> list[str]:
+def quotas(mix: dict[str, float], count: int) -> list[str]:
     """``count`` targets in the proportions of ``mix`` (largest remainder), each letter at least once."""
     total = sum(mix.values())
     exact = {letter: count * weight / total for letter, weight in mix.items()}
@@ -320,7 +320,7 @@ def _quotas(mix: dict[str, float], count: int) -> list[str]:
     return [letter for letter, n in quota.items() for _ in range(n)]
 
 
-def _csat(rng: random.Random, score: float | None) -> int | None:
+def csat_answer(rng: random.Random, score: float | None) -> int | None:
     """A plausible survey answer: around the score's level, often one step off, sometimes more."""
     if score is None:
         return None
@@ -328,28 +328,42 @@ def _csat(rng: random.Random, score: float | None) -> int | None:
     return max(1, min(5, round(level)))
 
 
-def _frames_for(
-    rng: random.Random, target: str, groups: dict[str, list[Reading]], rubric: grading.Rubric
+def compose_frames(
+    rng: random.Random,
+    target: str,
+    groups: dict[str, list[Reading]],
+    rubric: grading.Rubric,
+    total: int | None = None,
 ) -> list[Reading]:
-    """The readings of one session aiming at ``target`` (before ordering in time)."""
+    """The readings of one session aiming at ``target`` (before ordering in time).
+
+    ``total`` frames (default: 18-60; an "insufficient evidence" session: a few usable frames
+    and 4-11 unusable ones). Also used by ``benchmarks.scale_data``.
+    """
     if target == grading.INSUFFICIENT:
         usable = rng.randrange(0, rubric.min_usable_frames)
+        if total is not None:
+            usable = min(usable, total)
         others = [g for g in grading.LETTERS if groups[g]]
         picked = [rng.choice(groups[rng.choice(others)]) for _ in range(usable)]
-        return picked + [rng.choice(groups["unusable"]) for _ in range(rng.randrange(4, 12))]
-    total = rng.randrange(18, 61)
+        unusable = rng.randrange(4, 12) if total is None else total - usable
+        return picked + [rng.choice(groups["unusable"]) for _ in range(unusable)]
+    total = rng.randrange(18, 61) if total is None else total
     main = math.ceil(total * rng.uniform(0.55, 0.9))
     picked = [rng.choice(groups[target]) for _ in range(main)]
     rest = [g for g in grading.LETTERS if g != target and groups[g]]
     # Neighbouring moods are likelier than opposite ones (a B session has some A and C frames).
     weights = [1.0 / (1 + abs(grading.LETTERS.index(g) - grading.LETTERS.index(target))) for g in rest]
-    picked += [rng.choice(groups[rng.choices(rest, weights)[0]]) for _ in range(total - main - 2)]
-    picked += [rng.choice(groups["unusable"]) for _ in range(2)]  # a blink of bad frames
+    bad = min(2, total - main)  # a blink of unusable frames
+    picked += [rng.choice(groups[rng.choices(rest, weights)[0]]) for _ in range(total - main - bad)]
+    picked += [rng.choice(groups["unusable"]) for _ in range(bad)]
     return picked
 
 
-def _in_time(rng: random.Random, readings: list[Reading], rubric: grading.Rubric) -> list[tuple[float, Reading]]:
-    """Order the frames (steady, recovering or deteriorating) and spread them over a few minutes."""
+def spread_in_time(
+    rng: random.Random, readings: list[Reading], rubric: grading.Rubric, duration: float | None = None
+) -> list[tuple[float, Reading]]:
+    """Order the frames (steady, recovering or deteriorating) over ``duration`` seconds (default 2-8 minutes)."""
     style = rng.choices(["steady", "recovered", "deteriorated"], [6, 2, 2])[0]
 
     def score(reading: Reading) -> float:
@@ -362,7 +376,7 @@ def _in_time(rng: random.Random, readings: list[Reading], rubric: grading.Rubric
         noisy = [(score(r) + rng.gauss(0, 25), r) for r in readings]
         noisy.sort(key=lambda pair: pair[0], reverse=style == "deteriorated")
         readings = [r for _, r in noisy]
-    duration = rng.uniform(120, 480)
+    duration = rng.uniform(120, 480) if duration is None else duration
     offsets = sorted(rng.uniform(0, duration) for _ in readings)
     return list(zip(offsets, readings, strict=True))
 
@@ -379,11 +393,11 @@ def plan(now: datetime, tz: ZoneInfo, pool: Sequence[Reading], rubric: grading.R
     work: list[tuple[str, str]] = []
     for agent in DEMO_AGENTS:
         mix = {letter: w for letter, w in agent.mix.items() if letter == grading.INSUFFICIENT or groups[letter]}
-        work += [(agent.email, target) for target in _quotas(mix, agent.sessions)]
+        work += [(agent.email, target) for target in quotas(mix, agent.sessions)]
     rng.shuffle(work)
     sessions: list[PlannedSession] = []
     for number, (start, (email, target)) in enumerate(zip(_slots(rng, now, tz, len(work)), work, strict=True)):
-        frames = _in_time(rng, _frames_for(rng, target, groups, rubric), rubric)
+        frames = spread_in_time(rng, compose_frames(rng, target, groups, rubric), rubric)
         sessions.append(
             PlannedSession(
                 agent_email=email,
@@ -483,7 +497,7 @@ def seed_history(company: Company, now: datetime | None = None) -> Seeded:
         )
         session = actions.finish_session(actor=actor, session=session)
         ended = item.started_at + timedelta(seconds=item.frames[-1][0] + rng.uniform(5, 40))
-        csat = _csat(rng, session.score) if session.grade_letter in grading.LETTERS and rng.random() < 0.33 else None
+        csat = csat_answer(rng, session.score) if session.grade_letter in grading.LETTERS and rng.random() < 0.33 else None
         if csat is not None:
             actions.record_csat(actor=actor, session=session, csat=csat)
         # Step 5: the one explicit backdating update (the actions stamped "now").
