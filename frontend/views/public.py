@@ -18,7 +18,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template.defaultfilters import filesizeformat
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -64,7 +64,6 @@ class ModelFigures:
 
     version: str
     accuracy: float | None  # share of the test faces labelled as the annotators did
-    macro_f1: float | None
     faces: int | None  # size of the test set
 
     @property
@@ -83,17 +82,10 @@ def active_model_figures() -> ModelFigures | None:
         info = registry.active()
     except registry.RegistryError:
         return None
-    metrics = info.metrics
-
-    def number(key: str) -> float | None:
-        value = metrics.get(key)
-        return float(value) if isinstance(value, int | float) else None
-
-    faces = metrics.get("n")
+    accuracy, faces = info.metrics.get("accuracy"), info.metrics.get("n")
     return ModelFigures(
         version=info.version,
-        accuracy=number("accuracy"),
-        macro_f1=number("macro_f1"),
+        accuracy=float(accuracy) if isinstance(accuracy, int | float) else None,
         faces=faces if isinstance(faces, int) else None,
     )
 
@@ -107,7 +99,7 @@ class DemoForm(forms.Form):
         allow_empty_file=True,  # check_image_size says "empty" the way the API does
         help_text=gettext_lazy("A JPEG, PNG or WebP photo with one or more faces."),
         error_messages={"required": gettext_lazy("Choose a photo to analyse.")},
-        widget=forms.ClearableFileInput(attrs={"accept": IMAGE_TYPES}),
+        widget=forms.FileInput(attrs={"accept": IMAGE_TYPES}),
     )
 
 
@@ -177,6 +169,21 @@ def _upload_message(error: UploadError) -> str:
     return error.message
 
 
+def _rate_limited_message(wait: int) -> str:
+    limit = settings.DEMO_RATE_PER_MINUTE
+    return " ".join(
+        (
+            ngettext(
+                "The demo takes at most %(count)d photo a minute from one address.",
+                "The demo takes at most %(count)d photos a minute from one address.",
+                limit,
+            )
+            % {"count": limit},
+            ngettext("Try again in %(seconds)d second.", "Try again in %(seconds)d seconds.", wait) % {"seconds": wait},
+        )
+    )
+
+
 def _demo_page(request: HttpRequest, form: DemoForm, status: int = 200, **context: Any) -> HttpResponse:
     context |= {
         "form": form,
@@ -205,11 +212,7 @@ def demo(request: HttpRequest) -> HttpResponse:
             request,
             DemoForm(),
             status=429,
-            error=_(
-                "You have analysed %(count)d photos in the last minute, the most the demo allows. "
-                "Try again in %(seconds)d seconds."
-            )
-            % {"count": settings.DEMO_RATE_PER_MINUTE, "seconds": wait},
+            error=_rate_limited_message(wait),
         )
         response["Retry-After"] = str(wait)
         return response

@@ -201,7 +201,7 @@ def test_the_demo_is_rate_limited_per_client_address(client: Client, db: None, s
     limited = client.post(DEMO, {}, REMOTE_ADDR=address)
     assert limited.status_code == 429
     assert 1 <= int(limited["Retry-After"]) <= 60
-    assert "the most the demo allows" in limited.content.decode()
+    assert "The demo takes at most 2 photos a minute from one address. Try again in" in limited.content.decode()
     assert client.post(DEMO, {}, REMOTE_ADDR=other).status_code == 400
     # Viewing the page is never limited.
     assert client.get(DEMO, REMOTE_ADDR=address).status_code == 200
