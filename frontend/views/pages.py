@@ -12,7 +12,7 @@ from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import translation
+from django.utils import timezone, translation
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -20,7 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from accounts import actions
 from accounts.exceptions import ActionError
 from accounts.forms import PENDING_INVITATION_SESSION_KEY
-from accounts.models import ApiToken, Invitation, Membership, User
+from accounts.models import ApiToken, Invitation, Membership, Role, User
 from accounts.tenancy import activate_company, tenant_for_request
 
 DEFAULT_LIVE_FPS = 2
@@ -43,20 +43,29 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    """The company page: active company and its members (the header switches companies)."""
+    """The company overview: its settings at a glance, its members, and for admins the pending
+    invitations and active API tokens, each linking to its settings page. Read-only.
+
+    A signed-in user without a company sees the "no company yet" explanation.
+    """
     tenant = tenant_for_request(request)
     context: dict[str, object] = {"tenant": tenant, "nav": "company"}
     if tenant is not None:
-        context["members"] = (
-            Membership.objects.for_company(tenant.company).select_related("user").order_by("created_at")
+        company = tenant.company
+        context["members"] = list(
+            Membership.objects.for_company(company).select_related("user").order_by("created_at", "id")
         )
-        if tenant.role.at_least(tenant.role.ADMIN):
-            context["invitations"] = [
-                i
-                for i in Invitation.objects.for_company(tenant.company).select_related("invited_by")
-                if i.status() == "pending"
-            ]
-            context["tokens"] = ApiToken.objects.for_company(tenant.company).filter(revoked_at=None)
+        context["rubric_is_default"] = not company.grading_rubric
+        context["is_admin"] = tenant.role.at_least(Role.ADMIN)
+        if context["is_admin"]:
+            context["invitations"] = list(
+                Invitation.objects.for_company(company)
+                .filter(accepted_at=None, revoked_at=None, expires_at__gt=timezone.now())
+                .order_by("-created_at", "-id")
+            )
+            context["tokens"] = list(
+                ApiToken.objects.for_company(company).filter(revoked_at=None).order_by("-created_at", "-id")
+            )
     return render(request, "frontend/home.html", context)
 
 

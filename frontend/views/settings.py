@@ -25,6 +25,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -192,6 +193,10 @@ QUALITY_FLAG_LABELS = {
     "blurred": gettext_lazy("Face blurred"),
     "partly_outside": gettext_lazy("Face partly outside the picture"),
 }
+WEIGHT_ORDER = sorted(
+    grading.EMOTIONS, key=lambda e: (grading.LETTERS.index(grading.GROUP_OF_EMOTION[e]), e != "happy")
+)
+"""The weights from the best letter's expressions to the worst's (happy, surprise, neutral, ...)."""
 _SCALARS = (
     "recency_half_life_seconds",
     "min_usable_frames",
@@ -251,9 +256,9 @@ class RubricForm(forms.Form):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        for emotion in grading.EMOTIONS:
+        for emotion in WEIGHT_ORDER:
             self.fields[f"weight_{emotion}"] = forms.FloatField(
-                label=EMOTION_LABELS[emotion], widget=_number_input(min=0, max=100)
+                label=capfirst(EMOTION_LABELS[emotion]), widget=_number_input(min=0, max=100)
             )
         known = dict(QUALITY_FLAG_LABELS)
         for flag in self.initial.get("exclude_flags", ()):
@@ -262,7 +267,7 @@ class RubricForm(forms.Form):
 
     @property
     def weight_fields(self) -> list[forms.BoundField]:
-        return [self[f"weight_{e}"] for e in grading.EMOTIONS]
+        return [self[f"weight_{e}"] for e in WEIGHT_ORDER]
 
     @property
     def rule_fields(self) -> list[forms.BoundField]:
@@ -657,7 +662,6 @@ class AuditFilterForm(forms.Form):
         required=False,
         max_length=254,
         widget=forms.TextInput(attrs={"list": "audit-actors", "autocomplete": "off"}),
-        help_text=gettext_lazy("An e-mail address, token:<prefix> or system."),
     )
     action = forms.ChoiceField(label=gettext_lazy("Action"), required=False)
     first = forms.DateField(label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
@@ -694,28 +698,47 @@ def _short(value: Any) -> str:
     return text if len(text) <= _SHORT else text[: _SHORT - 1] + "…"
 
 
+def _frames(metadata: Mapping[str, Any]) -> str:
+    return _("%(processed)s of %(received)s frames analysed") % {
+        "processed": metadata.get("frames_processed", 0),
+        "received": metadata.get("frames_received", 0),
+    }
+
+
+def _settings_changes(changes: Mapping[str, Any]) -> str:
+    parts = []
+    # jsonb does not keep key order: list the settings in the form's order.
+    order = list(SETTING_LABELS)
+    for field in sorted(changes, key=lambda f: (order.index(f) if f in order else len(order), f)):
+        change, label = changes[field], str(SETTING_LABELS.get(field, field))
+        if field in ("consent_notice", "grading_rubric") or not isinstance(change, Mapping):
+            parts.append(_("%(setting)s changed") % {"setting": label})
+        else:
+            parts.append(f"{label}: {_short(change.get('from'))} → {_short(change.get('to'))}")
+    return "; ".join(parts)
+
+
 def metadata_summary(action: str, metadata: Mapping[str, Any]) -> str:
     """One line saying what an audit row's metadata holds (long texts and rubrics only named)."""
     if action == "company.settings_updated":
-        parts = []
-        changes = metadata.get("changes") or {}
-        # jsonb does not keep key order: list the settings in the form's order.
-        for field in sorted(changes, key=lambda f: (list(SETTING_LABELS).index(f) if f in SETTING_LABELS else 99, f)):
-            change = changes[field]
-            label = str(SETTING_LABELS.get(field, field))
-            if isinstance(change, Mapping) and not isinstance(change.get("to"), (dict, list)):
-                was, now = _short(change.get("from")), _short(change.get("to"))
-                parts.append(
-                    f"{label}: {was} → {now}"
-                    if field != "consent_notice"
-                    else _("%(label)s changed") % {"label": label}
-                )
-            else:
-                parts.append(_("%(label)s changed") % {"label": label})
-        return "; ".join(parts)
+        return _settings_changes(metadata.get("changes") or {})
     if action in ("member.role_changed", "session.csat_recorded"):
         subject = f"{metadata['email']}: " if "email" in metadata else ""
         return f"{subject}{_short(metadata.get('from'))} → {_short(metadata.get('to'))}"
+    if action == "session.started":
+        parts = [str(metadata.get("agent", "")), str(metadata.get("channel", ""))]
+        parts.append(_("rubric v%(version)s") % {"version": metadata.get("rubric_version", "?")})
+        if metadata.get("channel") == "live":
+            parts.append(_("camera notice shown") if metadata.get("notice_shown") else _("camera notice not confirmed"))
+        return ", ".join(p for p in parts if p)
+    if action == "session.finished":
+        grade = metadata.get("grade") or ""
+        shown = _("insufficient evidence") if grade == grading.INSUFFICIENT else grade
+        score = metadata.get("score")
+        scored = "" if score is None else _(", score %(score)s") % {"score": f"{score:.1f}"}
+        return f"{shown}{scored}; {_frames(metadata)}"
+    if action in ("session.paused", "session.cancelled"):
+        return _frames(metadata)
     return ", ".join(
         f"{key.replace('_', ' ')}: {_short(value)}"
         for key, value in metadata.items()

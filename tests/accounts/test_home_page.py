@@ -84,4 +84,4 @@ def test_the_home_page_takes_a_fixed_number_of_queries(
         MembershipFactory.create(company=company_a)
     with django_assert_num_queries(6):
         html = client.get("/company/").content.decode()
-    assert html.count("<tr><td>") == 12
+    assert html.count('<tr class="member">') == 12

@@ -589,3 +589,24 @@ def test_a_session_target_links_to_its_page(alice_page: Client, company_a: Compa
     session: EvaluationSession = graded(bob, company_a, ["happy"] * 5)
     response = alice_page.get(reverse("portal-settings-audit"), {"action": "session.finished"})
     assert response.context["rows"][0].target_url == reverse("portal-session", kwargs={"session_id": session.public_id})
+
+
+# --- The company overview (/company/) ---------------------------------------------------------
+
+
+def test_the_company_overview_links_admins_to_the_settings_pages(
+    alice_page: Client, company_a: Company, token_a: IssuedToken
+) -> None:
+    invite(company_a, "new@a.test")
+    body = alice_page.get(reverse("company")).content.decode()
+    for name in PAGES:
+        assert f'href="{reverse(name)}"' in body, name
+    assert "new@a.test" in body and token_a.token.display_prefix in body and token_a.secret not in body
+    assert "90 days" in body and "the default rules" in body
+
+
+def test_the_company_overview_shows_agents_their_colleagues_and_no_settings(bob_page: Client, alice: User) -> None:
+    body = bob_page.get(reverse("company")).content.decode()
+    assert "alice@a.test" in body
+    for name in PAGES:
+        assert f'href="{reverse(name)}"' not in body, name
