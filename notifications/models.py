@@ -83,3 +83,69 @@ class CompanySettings(CompanyOwned):
 
     def __str__(self) -> str:
         return f"notification settings of {self.company_id}"
+
+
+class Scope(models.TextChoices):
+    OWN = "own", _("Only my own sessions")
+    COMPANY = "company", _("Every session of the company")
+
+
+class Topic(models.TextChoices):
+    """What a person can subscribe to and unsubscribe from (a preference field each)."""
+
+    SESSION_RESULTS = "session_results", _("Session results")
+    ALERTS = "alerts", _("Alerts")
+    DIGEST = "digest", _("Digest")
+
+
+class Preference(CompanyOwned):
+    """One person's notification choices in one company; no row means the defaults.
+
+    Agents hear about their own sessions only; admins and owners choose ``scope``. The digest
+    (company figures) goes to admins and owners only.
+    """
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    session_results = models.BooleanField(_("e-mail session results"), default=True)
+    alerts = models.BooleanField(_("e-mail alerts"), default=True)
+    digest = models.BooleanField(_("e-mail the digest"), default=True)
+    in_app_alerts = models.BooleanField(_("show alerts in the portal"), default=True)
+    scope = models.CharField(_("sessions"), max_length=8, choices=Scope.choices, default=Scope.OWN)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["company", "user"], name="notif_pref_one_per_member")]
+
+    def __str__(self) -> str:
+        return f"preferences of {self.user_id} in {self.company_id}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SENDING = "sending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
+
+
+class EmailDelivery(CompanyOwned):
+    """One e-mail of one event to one person: the claim that makes sending idempotent."""
+
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    topic = models.CharField(max_length=16, choices=Topic.choices, blank=True, help_text="Empty: not unsubscribable.")
+    status = models.CharField(max_length=8, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True, help_text="When the retry sweeper may try again.")
+    sent_at = models.DateTimeField(null=True, blank=True)
+    message_id = models.CharField(max_length=255, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="notif_email_once_per_event_user")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="notif_email_due")]
+
+    def __str__(self) -> str:
+        return f"e-mail of {self.event_id} to {self.user_id} ({self.status})"

@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task
 
-from notifications import fanout
+from notifications import fanout, sending
 
 log = logging.getLogger(__name__)
 
@@ -20,3 +20,9 @@ log = logging.getLogger(__name__)
 def dispatch_event(company_id: int, event_id: int) -> None:
     """Create the deliveries of a new event (e-mails, in-app alerts, webhooks) and queue them."""
     fanout.dispatch(company_id, event_id)
+
+
+@shared_task(name="notifications.send_email", soft_time_limit=60, time_limit=90, acks_late=True, ignore_result=True)
+def send_email(company_id: int, delivery_id: int) -> None:
+    """Send one e-mail delivery (claimed first: a repeated task sends nothing)."""
+    sending.send_email(company_id, delivery_id)

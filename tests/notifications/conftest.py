@@ -7,11 +7,15 @@ emotion is the one asked for. ``feed(session, frames)`` records them exactly as 
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Iterator, Sequence
 from datetime import timedelta
+from email import message_from_bytes, policy
+from email.message import EmailMessage
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Actor, Company, Role, User
@@ -21,6 +25,7 @@ from evaluations.grading import EMOTIONS
 from evaluations.models import Channel, EvaluationSession
 from inference.results import Face, Quality
 from notifications.models import CompanySettings, Event
+from tests.frontend.conftest import page_client
 
 
 def face(emotion: str, *, score: float = 0.95, quality: Quality | None = None) -> Face:
@@ -84,3 +89,82 @@ def set_threshold(company: Company, seconds: int) -> None:
         company=company, defaults={"negative_alert_seconds": seconds}
     )
     episodes.forget_threshold(company.pk)
+
+
+# --- A real SMTP server on loopback ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class Inbox:
+    """An aiosmtpd handler keeping every message it receives, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[EmailMessage] = []
+        self.envelopes: list[tuple[str, list[str]]] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.envelopes.append((envelope.mail_from, list(envelope.rcpt_tos)))
+        parsed = message_from_bytes(envelope.original_content or envelope.content, policy=policy.default)
+        assert isinstance(parsed, EmailMessage)
+        self.messages.append(parsed)
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list[EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
+
+
+@pytest.fixture
+def smtp(settings: Any) -> Iterator[Inbox]:
+    """A real SMTP server (aiosmtpd) on a free loopback port; Django's SMTP backend points at it."""
+    from aiosmtpd.controller import Controller
+
+    inbox = Inbox()
+    port = free_port()
+    controller = Controller(inbox, hostname="127.0.0.1", port=port)
+    controller.start()
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = port
+    settings.EMAIL_HOST_USER = ""
+    settings.EMAIL_HOST_PASSWORD = ""
+    settings.EMAIL_USE_TLS = False
+    settings.EMAIL_USE_SSL = False
+    settings.SITE_URL = "https://moodsaas.example"
+    yield inbox
+    controller.stop()
+
+
+def parts(message: EmailMessage) -> tuple[str, str]:
+    """The plain-text and HTML bodies of a received message."""
+    text = message.get_body(("plain",))
+    html = message.get_body(("html",))
+    assert text is not None and html is not None
+    return text.get_content(), html.get_content()
+
+
+# --- Signed-in page clients -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def alice_page(alice: User) -> Client:
+    return page_client(alice)
+
+
+@pytest.fixture
+def bob_page(bob: User) -> Client:
+    return page_client(bob)
+
+
+@pytest.fixture
+def owner_page(owner: User) -> Client:
+    return page_client(owner)
+
+
+@pytest.fixture
+def charlie_page(charlie: User) -> Client:
+    return page_client(charlie)
