@@ -12,6 +12,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
 from accounts.models import (
@@ -62,9 +63,10 @@ def audit(
     )
 
 
-def _require_role(actor: Actor, role: Role, what: str) -> None:
+def _require_role(actor: Actor, role: Role, message: str) -> None:
+    """Refuse with ``message`` (a whole sentence, so that it translates) below ``role``."""
     if actor.role is not None and not actor.role.at_least(role):
-        raise ActionForbidden(f"Only an {role.label.lower()} or higher can {what}.", code="role")
+        raise ActionForbidden(message, code="role")
 
 
 def _unique_slug(name: str) -> str:
@@ -80,7 +82,7 @@ def create_company(*, name: str, owner: User) -> Company:
     """Create a company with ``owner`` as its first owner (used by signup and seeding)."""
     name = name.strip()
     if not name:
-        raise ActionError("A company needs a name.", code="name")
+        raise ActionError(_("A company needs a name."), code="name")
     company = Company.objects.create(name=name, slug=_unique_slug(name))
     membership = Membership.objects.create(company=company, user=owner, role=Role.OWNER)
     actor = Actor(user=owner)
@@ -92,10 +94,12 @@ def create_company(*, name: str, owner: User) -> Company:
 @transaction.atomic
 def update_company_settings(*, actor: Actor, company: Company, changes: dict[str, Any]) -> Company:
     """Apply validated settings ``changes`` (a subset of ``COMPANY_SETTING_FIELDS``)."""
-    _require_role(actor, Role.ADMIN, "change company settings")
+    _require_role(actor, Role.ADMIN, _("Only an admin or higher can change company settings."))
     unknown = set(changes) - set(COMPANY_SETTING_FIELDS)
     if unknown:
-        raise ActionError(f"Unknown settings: {', '.join(sorted(unknown))}.", code="unknown_field")
+        raise ActionError(
+            _("Unknown settings: %(names)s.") % {"names": ", ".join(sorted(unknown))}, code="unknown_field"
+        )
     locked = Company.objects.select_for_update().get(pk=company.pk)
     diff = {
         field: {"from": getattr(locked, field), "to": value}
@@ -120,19 +124,23 @@ def invite_member(
 
     ``base_url`` (scheme and host the inviter used) prefixes the e-mailed link.
     """
-    _require_role(actor, Role.ADMIN, "invite members")
+    _require_role(actor, Role.ADMIN, _("Only an admin or higher can invite members."))
     if role == Role.OWNER:
-        _require_role(actor, Role.OWNER, "invite owners")
+        _require_role(actor, Role.OWNER, _("Only an owner or higher can invite owners."))
     email = email.strip().lower()
     if Membership.objects.for_company(company).filter(user__email__iexact=email).exists():
-        raise ActionConflict(f"{email} is already a member of {company.name}.", code="already_member")
+        raise ActionConflict(
+            _("%(email)s is already a member of %(company)s.") % {"email": email, "company": company.name},
+            code="already_member",
+        )
     now = timezone.now()
     pending = Invitation.objects.for_company(company).filter(
         email__iexact=email, accepted_at=None, revoked_at=None, expires_at__gt=now
     )
     if pending.exists():
         raise ActionConflict(
-            f"{email} already has a pending invitation; revoke it before inviting again.", code="already_invited"
+            _("%(email)s already has a pending invitation; revoke it before inviting again.") % {"email": email},
+            code="already_invited",
         )
     secret = Invitation.new_secret()
     invitation = Invitation.objects.create(
@@ -188,20 +196,22 @@ def find_invitation(secret: str) -> Invitation | None:
 def check_invitation(invitation: Invitation | None, user: User | None = None) -> Invitation:
     """Raise a precise ``ActionError`` unless ``invitation`` can be accepted (by ``user``)."""
     if invitation is None:
-        raise ActionError("This invitation link is not valid.", code="invitation_invalid")
+        raise ActionError(_("This invitation link is not valid."), code="invitation_invalid")
     status = invitation.status()
     if status == "accepted":
-        raise ActionConflict("This invitation has already been used.", code="invitation_used")
+        raise ActionConflict(_("This invitation has already been used."), code="invitation_used")
     if status == "revoked":
-        raise ActionConflict("This invitation has been revoked.", code="invitation_revoked")
+        raise ActionConflict(_("This invitation has been revoked."), code="invitation_revoked")
     if status == "expired":
         raise ActionConflict(
-            f"This invitation expired on {invitation.expires_at:%Y-%m-%d %H:%M} UTC; ask for a new one.",
+            _("This invitation expired on %(when)s UTC; ask for a new one.")
+            % {"when": f"{invitation.expires_at:%Y-%m-%d %H:%M}"},
             code="invitation_expired",
         )
     if user is not None and user.email.lower() != invitation.email.lower():
         raise ActionForbidden(
-            f"This invitation was sent to {invitation.email}, but you are signed in as {user.email}.",
+            _("This invitation was sent to %(invited)s, but you are signed in as %(email)s.")
+            % {"invited": invitation.email, "email": user.email},
             code="invitation_email_mismatch",
         )
     return invitation
@@ -213,7 +223,9 @@ def accept_invitation(*, secret: str, user: User) -> Membership:
     invitation = check_invitation(find_invitation(secret), user)
     company = invitation.company
     if Membership.objects.for_company(company).filter(user=user).exists():
-        raise ActionConflict(f"You are already a member of {company.name}.", code="already_member")
+        raise ActionConflict(
+            _("You are already a member of %(company)s.") % {"company": company.name}, code="already_member"
+        )
     now = timezone.now()
     # Two concurrent accepts: only one update matches the still-pending row.
     claimed = (
@@ -222,12 +234,14 @@ def accept_invitation(*, secret: str, user: User) -> Membership:
         .update(accepted_at=now, accepted_by=user)
     )
     if not claimed:
-        raise ActionConflict("This invitation has already been used.", code="invitation_used")
+        raise ActionConflict(_("This invitation has already been used."), code="invitation_used")
     try:
         with transaction.atomic():
             membership = Membership.objects.create(company=company, user=user, role=invitation.role)
     except IntegrityError:
-        raise ActionConflict(f"You are already a member of {company.name}.", code="already_member") from None
+        raise ActionConflict(
+            _("You are already a member of %(company)s.") % {"company": company.name}, code="already_member"
+        ) from None
     actor = Actor(user=user)
     audit(actor, company, "invitation.accepted", invitation, {"email": user.email})
     audit(actor, company, "member.added", membership, {"email": user.email, "role": invitation.role})
@@ -237,13 +251,16 @@ def accept_invitation(*, secret: str, user: User) -> Membership:
 @transaction.atomic
 def revoke_invitation(*, actor: Actor, invitation: Invitation) -> Invitation:
     """Revoke a pending invitation."""
-    _require_role(actor, Role.ADMIN, "revoke invitations")
+    _require_role(actor, Role.ADMIN, _("Only an admin or higher can revoke invitations."))
     locked = Invitation.objects.for_company_id(invitation.company_id).select_for_update().get(pk=invitation.pk)
     status = locked.status()
     if status != "pending":
-        raise ActionConflict(f"Only pending invitations can be revoked; this one is {status}.", code="not_pending")
+        raise ActionConflict(
+            _("Only pending invitations can be revoked; this one is %(status)s.") % {"status": status},
+            code="not_pending",
+        )
     if locked.role == Role.OWNER:
-        _require_role(actor, Role.OWNER, "revoke an owner invitation")
+        _require_role(actor, Role.OWNER, _("Only an owner or higher can revoke an owner invitation."))
     locked.revoked_at = timezone.now()
     locked.save(update_fields=["revoked_at"])
     audit(actor, locked.company, "invitation.revoked", locked, {"email": locked.email})
@@ -258,16 +275,18 @@ def _lock_owners(company: Company) -> list[Membership]:
 @transaction.atomic
 def change_member_role(*, actor: Actor, membership: Membership, role: Role) -> Membership:
     """Change a member's role. Only owners touch owners; the last owner stays an owner."""
-    _require_role(actor, Role.ADMIN, "change roles")
+    _require_role(actor, Role.ADMIN, _("Only an admin or higher can change roles."))
     company = membership.company
     owners = _lock_owners(company)
     locked = Membership.objects.for_company(company).select_for_update().get(pk=membership.pk)
     if locked.role == role:
         return locked
     if role == Role.OWNER or locked.role == Role.OWNER:
-        _require_role(actor, Role.OWNER, "grant or remove the owner role")
+        _require_role(actor, Role.OWNER, _("Only an owner or higher can grant or remove the owner role."))
     if locked.role == Role.OWNER and len(owners) == 1:
-        raise ActionConflict("The last owner cannot be demoted; make someone else an owner first.", code="last_owner")
+        raise ActionConflict(
+            _("The last owner cannot be demoted; make someone else an owner first."), code="last_owner"
+        )
     previous = locked.role
     locked.role = role
     locked.save(update_fields=["role"])
@@ -278,14 +297,14 @@ def change_member_role(*, actor: Actor, membership: Membership, role: Role) -> M
 @transaction.atomic
 def remove_member(*, actor: Actor, membership: Membership) -> None:
     """Remove a member from the company. Only owners remove owners; never the last owner."""
-    _require_role(actor, Role.ADMIN, "remove members")
+    _require_role(actor, Role.ADMIN, _("Only an admin or higher can remove members."))
     company = membership.company
     owners = _lock_owners(company)
     locked = Membership.objects.for_company(company).select_for_update().get(pk=membership.pk)
     if locked.role == Role.OWNER:
-        _require_role(actor, Role.OWNER, "remove an owner")
+        _require_role(actor, Role.OWNER, _("Only an owner or higher can remove an owner."))
         if len(owners) == 1:
-            raise ActionConflict("The last owner cannot be removed.", code="last_owner")
+            raise ActionConflict(_("The last owner cannot be removed."), code="last_owner")
     audit(actor, company, "member.removed", locked, {"email": locked.user.email, "role": locked.role})
     locked.delete()
 
@@ -293,10 +312,10 @@ def remove_member(*, actor: Actor, membership: Membership) -> None:
 @transaction.atomic
 def create_api_token(*, actor: Actor, company: Company, name: str, scope: TokenScope) -> tuple[ApiToken, str]:
     """Create a token; return it with its secret, which is never stored and never shown again."""
-    _require_role(actor, Role.ADMIN, "create API tokens")
+    _require_role(actor, Role.ADMIN, _("Only an admin or higher can create API tokens."))
     name = name.strip()
     if not name:
-        raise ActionError("A token needs a name.", code="name")
+        raise ActionError(_("A token needs a name."), code="name")
     secret = ApiToken.new_secret()
     token = ApiToken.objects.create(
         company=company,
@@ -313,12 +332,12 @@ def create_api_token(*, actor: Actor, company: Company, name: str, scope: TokenS
 @transaction.atomic
 def revoke_api_token(*, actor: Actor, token: ApiToken) -> ApiToken:
     """Revoke a token; requests with it get 401 from then on."""
-    _require_role(actor, Role.ADMIN, "revoke API tokens")
+    _require_role(actor, Role.ADMIN, _("Only an admin or higher can revoke API tokens."))
     locked = (
         ApiToken.objects.for_company_id(token.company_id).select_for_update().select_related("company").get(pk=token.pk)
     )
     if locked.revoked_at is not None:
-        raise ActionConflict("This token is already revoked.", code="already_revoked")
+        raise ActionConflict(_("This token is already revoked."), code="already_revoked")
     locked.revoked_at = timezone.now()
     locked.save(update_fields=["revoked_at"])
     audit(actor, locked.company, "api_token.revoked", locked, {"name": locked.name})
@@ -340,11 +359,14 @@ def touch_api_token(token: ApiToken) -> None:
 @transaction.atomic
 def add_member(*, actor: Actor, company: Company, user: User, role: Role) -> Membership:
     """Add an existing user directly (operators and seeding; people join by invitation)."""
-    _require_role(actor, Role.ADMIN, "add members")
+    _require_role(actor, Role.ADMIN, _("Only an admin or higher can add members."))
     if role == Role.OWNER:
-        _require_role(actor, Role.OWNER, "add owners")
+        _require_role(actor, Role.OWNER, _("Only an owner or higher can add owners."))
     if Membership.objects.for_company(company).filter(user=user).exists():
-        raise ActionConflict(f"{user.email} is already a member of {company.name}.", code="already_member")
+        raise ActionConflict(
+            _("%(email)s is already a member of %(company)s.") % {"email": user.email, "company": company.name},
+            code="already_member",
+        )
     membership = Membership.objects.create(company=company, user=user, role=role)
     audit(actor, company, "member.added", membership, {"email": user.email, "role": role})
     return membership

@@ -19,6 +19,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from accounts.managers import AuditEventManager, CompanyScopedManager, MembershipManager, UnscopedAuditEventManager
 
@@ -36,9 +37,9 @@ def hash_secret(secret: str) -> str:
 
 
 class Role(models.TextChoices):
-    OWNER = "owner", "Owner"
-    ADMIN = "admin", "Admin"
-    AGENT = "agent", "Agent"
+    OWNER = "owner", _("Owner")
+    ADMIN = "admin", _("Admin")
+    AGENT = "agent", _("Agent")
 
     @property
     def rank(self) -> int:
@@ -240,8 +241,8 @@ class Invitation(CompanyOwned):
 
 
 class TokenScope(models.TextChoices):
-    READ = "read", "Read only"
-    READ_WRITE = "read_write", "Read and write"
+    READ = "read", _("Read only")
+    READ_WRITE = "read_write", _("Read and write")
 
 
 class ApiToken(CompanyOwned):
