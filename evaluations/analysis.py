@@ -138,7 +138,7 @@ def annotate_image(data: bytes, use: Use) -> AnnotatedImage:
         return dataclasses.replace(face, box=(x, y, w, h))
 
     scaled = dataclasses.replace(result, faces=[resized(face) for face in result.faces])
-    ok, encoded = cv2.imencode(".jpg", annotate(picture, scaled), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    ok, encoded = cv2.imencode(".jpg", annotate(picture, scaled, numbered=True), [cv2.IMWRITE_JPEG_QUALITY, 85])
     assert ok, "OpenCV always encodes an 8-bit BGR image as JPEG"
     height, width = picture.shape[:2]
     return AnnotatedImage(result=result, jpeg=encoded.tobytes(), width=width, height=height)

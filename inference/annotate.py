@@ -23,18 +23,24 @@ COLOURS: dict[str, tuple[int, int, int]] = {
 }
 
 
-def annotate(bgr: npt.NDArray[np.uint8], result: ImageResult) -> npt.NDArray[np.uint8]:
-    """Return a copy of ``bgr`` with a box per face and a label "emotion 87%" plus the runner-up."""
+def annotate(bgr: npt.NDArray[np.uint8], result: ImageResult, numbered: bool = False) -> npt.NDArray[np.uint8]:
+    """Return a copy of ``bgr`` with a box per face and a label "emotion 87%" plus the runner-up.
+
+    ``numbered`` starts each label with the face's number in ``result.faces`` (1 = first), so a
+    table of the faces can refer to them.
+    """
     out = bgr.copy()
     scale = max(out.shape[:2]) / 640.0
     thickness = max(1, round(2 * scale))
     font_scale = 0.5 * max(scale, 0.6)
-    for face in result.faces:
+    for number, face in enumerate(result.faces, start=1):
         x, y, w, h = face.box
         colour = COLOURS.get(face.dominant, (255, 255, 255))
         cv2.rectangle(out, (x, y), (x + w, y + h), colour, thickness)
         ranked = sorted(face.emotions.items(), key=lambda kv: kv[1], reverse=True)
         label = f"{ranked[0][0]} {ranked[0][1]:.0%}  {ranked[1][0]} {ranked[1][1]:.0%}"
+        if numbered:
+            label = f"{number}: {label}"
         if not face.quality.ok:
             label += " [" + ",".join(face.quality.flags()) + "]"
         (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, font_scale, thickness)
