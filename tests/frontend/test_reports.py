@@ -129,6 +129,15 @@ def test_the_session_pdf_holds_the_grade_its_facts_and_the_timeline_chart(
     assert f'filename="session-{str(history["bob_a"].public_id)[:8]}.pdf"' in response["Content-Disposition"]
 
 
+def test_a_session_in_progress_is_reported_with_its_running_grade(
+    bob_page: Client, bob_session: EvaluationSession
+) -> None:
+    text = text_of(bob_page.get(session_report(bob_session, "pdf")))
+    assert "running grade" in text and "No grade yet" in text and "No usable frame yet." in text
+    [row] = csv_of(bob_page.get(session_report(bob_session, "csv")))
+    assert (row["status"], row["grade"], row["ended_at"]) == ("open", "", "")
+
+
 def test_an_agent_gets_reports_of_their_own_sessions_only(bob_page: Client, history: dict[str, Any]) -> None:
     for kind in ("csv", "pdf"):
         assert bob_page.get(session_report(history["bob_f"], kind)).status_code == 200
