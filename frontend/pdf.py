@@ -44,13 +44,14 @@ def static_file(url: str) -> Path:
     name = posixpath.normpath(unquote(parts.path[len(static.path) :]))
     if name.startswith(("/", "..")) or name == ".":
         raise RefusedURL(f"Not a static file name: {url!r}.")
-    # The collected (possibly hashed) copy first, as served in production; else the app's source.
+    # The app's source file first (never a stale collected copy); a hashed name (the manifest
+    # storage's, in production) exists only among the collected files.
+    found = finders.find(name)
+    if isinstance(found, str):
+        return Path(found)
     if staticfiles_storage.exists(name):
         return Path(staticfiles_storage.path(name))
-    found = finders.find(name)
-    if not isinstance(found, str):
-        raise RefusedURL(f"No such static file: {name!r}.")
-    return Path(found)
+    raise RefusedURL(f"No such static file: {name!r}.")
 
 
 def _fetcher() -> Any:
