@@ -9,6 +9,7 @@ against white for the marks that carry meaning.
 
 from __future__ import annotations
 
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
@@ -233,14 +234,36 @@ def horizontal_bars(
     return _svg(box, title, description, parts)
 
 
+MAX_DOTS_PER_ANSWER = 120
+
+
+def _quantiles(values: list[float], count: int) -> list[float]:
+    """``count`` evenly spaced order statistics of sorted ``values`` (first and last included)."""
+    return [values[round(i * (len(values) - 1) / (count - 1))] for i in range(count)]
+
+
 def score_by_csat(points: Sequence[tuple[int, float]], *, title: str, description: str) -> SafeString:
-    """Our score (y, 0-100) of each answered session against its CSAT answer (x, 1-5), jittered."""
+    """Our score (y, 0-100) of each answered session against its CSAT answer (x, 1-5), jittered.
+
+    An answer with more than ``MAX_DOTS_PER_ANSWER`` sessions shows that many evenly spaced
+    quantiles of its scores instead of every session: the same distribution in a bounded drawing
+    (a large company's 90 days hold thousands of answers, and every dot costs the page and the
+    PDF renderer alike).
+    """
     box = Box(height=240)
     parts = _score_grid(box)
     slot = box.inner_width / 5
     xs = [box.left + slot * (c - 0.5) for c in range(1, 6)]
-    for i, (csat, score) in enumerate(points):
-        jitter = ((i * 37) % 21 - 10) / 10 * slot * 0.25  # deterministic spread, no randomness in reports
+    shown: list[tuple[int, float]] = []
+    for answer in range(1, 6):
+        scores = sorted(score for csat, score in points if csat == answer)
+        if len(scores) > MAX_DOTS_PER_ANSWER:
+            scores = _quantiles(scores, MAX_DOTS_PER_ANSWER)
+        shown += [(answer, score) for score in scores]
+    # Seeded: the same data draws the same chart, on the page and in the PDF (no security use).
+    spread = random.Random(len(shown))  # noqa: S311
+    for csat, score in shown:
+        jitter = spread.uniform(-1.0, 1.0) * slot * 0.25
         parts.append(
             f'<circle cx="{xs[csat - 1] + jitter:.1f}" cy="{box.y_of(score):.1f}" r="3" '
             f'fill="{LETTER_COLOURS["B"]}" fill-opacity="0.55"/>'
