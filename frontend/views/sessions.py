@@ -14,6 +14,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import F, QuerySet
+from django.db.models.fields.json import KT
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -142,7 +143,15 @@ CSV_COLUMNS = (
 def csv_rows(sessions: QuerySet[EvaluationSession], show_agents: bool) -> Iterator[list[Any]]:
     """The CSV of a session list: a header, then one row per session (times in ISO 8601 UTC)."""
     yield list(CSV_COLUMNS)
-    for session in sessions.select_related("rubric_version").iterator(chunk_size=500):
+    rows = (
+        sessions.select_related("rubric_version")
+        # Decoding every session's JSON grades (and its rubric's rules) was most of a 20,000-row
+        # export (docs/benchmarks.md, "Portal at scale"): the CSV needs one key, which the database
+        # extracts.
+        .defer("grade_state", "final_grade", "rubric_version__rules")
+        .annotate(frozen_model_version=KT("final_grade__model_version"))
+    )
+    for session in rows.iterator(chunk_size=500):
         yield [
             session.public_id,
             session.started_at.isoformat(),
@@ -162,7 +171,7 @@ def csv_rows(sessions: QuerySet[EvaluationSession], show_agents: bool) -> Iterat
             session.frames_rejected,
             session.frames_failed,
             session.rubric_version.version,
-            (session.final_grade or {}).get("model_version", ""),
+            session.frozen_model_version or "",
         ]
 
 
