@@ -282,6 +282,8 @@ NOTIFICATIONS_NEGATIVE_ALERT_SECONDS = env_int("NOTIFICATIONS_NEGATIVE_ALERT_SEC
 # Webhook URLs resolving to loopback are refused unless this is on (tests and local development
 # only; private and link-local addresses are refused always).
 WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", False)
+# Retries of e-mails and webhooks that are due (docs/notifications.md "Retries").
+CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "schedule": 30.0}
 
 # --- Public demo page (/demo/): analyses one photo per request for anyone, so it is rate-limited
 # per client address (the address allauth's own rate limits use) through the shared cache.
@@ -314,6 +316,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # Sessions and webhook deliveries both have a "status": name each choice set (sessions keep their name).
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "evaluations.models.Status",
+        "WebhookDeliveryStatusEnum": "notifications.models.WebhookStatus",
+    },
 }
 
 LOGGING = {

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("accounts.urls")),
     path("", include("evaluations.urls")),
     path("", include("modelversions.urls")),
+    path("", include("notifications.api_urls")),
 ]
 
 urlpatterns = [

@@ -6,16 +6,29 @@ from a signed link, in-app alerts read, and webhook endpoints (admins).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import uuid
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.actions import audit
 from accounts.exceptions import ActionError, ActionForbidden
 from accounts.models import Actor, Company, Role, User
 from evaluations import episodes
-from notifications.models import CompanySettings, Preference, Scope, Topic
+from notifications import outbox, payloads, queue, webhooks
+from notifications.models import (
+    WEBHOOK_EVENT_TYPES,
+    CompanySettings,
+    EventType,
+    Preference,
+    Scope,
+    Topic,
+    WebhookDelivery,
+    WebhookEndpoint,
+)
 
 PREFERENCE_FIELDS = ("session_results", "alerts", "digest", "in_app_alerts", "scope")
 COMPANY_SETTING_FIELDS = ("negative_alert_seconds", "digest")
@@ -81,10 +94,133 @@ def update_company_settings(*, actor: Actor, company: Company, changes: Mapping[
     before = {field: getattr(current, field) for field in COMPANY_SETTING_FIELDS}
     for field, value in changes.items():
         setattr(current, field, value)
-    current.full_clean()
+    current.clean_fields()  # field validators; uniqueness is the database constraint's job
     after = {field: getattr(current, field) for field in COMPANY_SETTING_FIELDS}
     if after != before:
         current.save()
         audit(actor, company, "notifications.settings_changed", current, {"from": before, "to": after})
         transaction.on_commit(lambda: episodes.forget_threshold(company.pk))
     return current
+
+
+# --- Webhook endpoints ----------------------------------------------------------------------------
+
+ROTATION_GRACE = timedelta(hours=24)
+"""How long the previous secret still signs after a rotation (receivers switch within it)."""
+
+
+def _check_endpoint(url: str, events: Sequence[str]) -> list[str]:
+    try:
+        webhooks.check_url(url)
+    except webhooks.UnsafeURL as refused:
+        raise ActionError(str(refused), code="url") from None
+    unknown = set(events) - set(WEBHOOK_EVENT_TYPES)
+    if unknown:
+        raise ActionError(f"Unknown event types: {', '.join(sorted(unknown))}.", code="events")
+    if not events:
+        raise ActionError("Choose at least one event type.", code="events")
+    return [t for t in WEBHOOK_EVENT_TYPES if t in events]
+
+
+@transaction.atomic
+def create_endpoint(
+    *, actor: Actor, company: Company, url: str, events: Sequence[str], description: str = ""
+) -> tuple[WebhookEndpoint, str]:
+    """Register an endpoint; return it with its signing secret (shown this once)."""
+    _require_role(actor, Role.ADMIN, "manage webhooks")
+    chosen = _check_endpoint(url, events)
+    secret = webhooks.new_secret()
+    endpoint = WebhookEndpoint.objects.create(
+        company=company,
+        url=url,
+        events=chosen,
+        description=description.strip(),
+        secret=secret,
+        created_by=actor.user,
+    )
+    audit(actor, company, "webhook.created", endpoint, {"url": url, "events": chosen})
+    return endpoint, secret
+
+
+def _lock_endpoint(endpoint: WebhookEndpoint) -> WebhookEndpoint:
+    return WebhookEndpoint.objects.for_company_id(endpoint.company_id).select_for_update().get(pk=endpoint.pk)
+
+
+@transaction.atomic
+def update_endpoint(*, actor: Actor, endpoint: WebhookEndpoint, changes: Mapping[str, Any]) -> WebhookEndpoint:
+    """Change an endpoint's URL, events, description, or switch it on or off.
+
+    Switching a disabled endpoint back on clears its failure count; what was cancelled while it
+    was off is not re-sent.
+    """
+    _require_role(actor, Role.ADMIN, "manage webhooks")
+    unknown = set(changes) - {"url", "events", "description", "enabled"}
+    if unknown:
+        raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}.", code="unknown")
+    locked = _lock_endpoint(endpoint)
+    before = {"url": locked.url, "events": locked.events, "description": locked.description, "enabled": locked.enabled}
+    url = changes.get("url", locked.url)
+    events = changes.get("events", locked.events)
+    if "url" in changes or "events" in changes:
+        events = _check_endpoint(url, events)
+    locked.url, locked.events = url, events
+    locked.description = str(changes.get("description", locked.description)).strip()
+    if "enabled" in changes and bool(changes["enabled"]) != locked.enabled:
+        locked.enabled = bool(changes["enabled"])
+        if locked.enabled:
+            locked.consecutive_failures = 0
+            locked.disabled_at, locked.disabled_reason = None, ""
+        else:
+            locked.disabled_at, locked.disabled_reason = timezone.now(), "switched off by an admin"
+    after = {"url": locked.url, "events": locked.events, "description": locked.description, "enabled": locked.enabled}
+    if after != before:
+        locked.save()
+        audit(actor, locked.company, "webhook.updated", locked, {"from": before, "to": after})
+    return locked
+
+
+@transaction.atomic
+def delete_endpoint(*, actor: Actor, endpoint: WebhookEndpoint) -> None:
+    """Remove an endpoint with its delivery log."""
+    _require_role(actor, Role.ADMIN, "manage webhooks")
+    locked = _lock_endpoint(endpoint)
+    audit(actor, locked.company, "webhook.deleted", locked, {"url": locked.url})
+    locked.delete()
+
+
+@transaction.atomic
+def rotate_secret(*, actor: Actor, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
+    """Give the endpoint a new secret; the old one keeps signing for ``ROTATION_GRACE``. Return the new one."""
+    _require_role(actor, Role.ADMIN, "manage webhooks")
+    locked = _lock_endpoint(endpoint)
+    secret = webhooks.new_secret()
+    locked.previous_secret = locked.secret
+    locked.previous_secret_expires_at = timezone.now() + ROTATION_GRACE
+    locked.secret = secret
+    locked.save(update_fields=["secret", "previous_secret", "previous_secret_expires_at"])
+    audit(
+        actor,
+        locked.company,
+        "webhook.secret_rotated",
+        locked,
+        {"previous_secret_expires_at": locked.previous_secret_expires_at.isoformat()},
+    )
+    return locked, secret
+
+
+@transaction.atomic
+def send_test_event(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookDelivery:
+    """Send a ``webhook.test`` event to this endpoint only (also when it is disabled, to check a fix)."""
+    _require_role(actor, Role.ADMIN, "manage webhooks")
+    locked = _lock_endpoint(endpoint)
+    event = outbox.record_event(
+        company=locked.company,
+        key=f"webhook.test:{locked.public_id}:{uuid.uuid4().hex}",
+        type=EventType.WEBHOOK_TEST,
+        payload=payloads.test_event(),
+    )
+    assert event is not None  # a fresh key
+    delivery = WebhookDelivery.objects.create(company=locked.company, endpoint=locked, event=event)
+    audit(actor, locked.company, "webhook.test_sent", locked, {"event": str(event.public_id)})
+    transaction.on_commit(lambda: queue.deliver_webhook(locked.company_id, delivery.pk))
+    return delivery

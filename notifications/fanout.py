@@ -9,7 +9,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from notifications import queue, selectors
-from notifications.models import EmailDelivery, Event
+from notifications.models import EmailDelivery, Event, WebhookDelivery, WebhookEndpoint
 
 
 @transaction.atomic
@@ -18,6 +18,7 @@ def dispatch(company_id: int, event_id: int) -> None:
 
     Steps:
     1. E-mails: one ``EmailDelivery`` per recipient (``selectors.email_recipients``), queued.
+    2. Webhooks: one ``WebhookDelivery`` per enabled endpoint subscribed to the event's type.
     """
     event = Event.objects.for_company_id(company_id).select_related("company").filter(pk=event_id).first()
     if event is None:
@@ -28,3 +29,12 @@ def dispatch(company_id: int, event_id: int) -> None:
         )
         if created:
             queue.send_email_on_commit(company_id, delivery.pk)
+    endpoints = WebhookEndpoint.objects.for_company_id(company_id).filter(enabled=True)
+    # A handful of endpoints per company: filter the JSON list here (SQLite has no JSON contains).
+    for endpoint in endpoints:
+        if event.type in endpoint.events:
+            hook, created = WebhookDelivery.objects.for_company_id(company_id).get_or_create(
+                endpoint=endpoint, event=event, defaults={"company_id": company_id}
+            )
+            if created:
+                queue.deliver_webhook_on_commit(company_id, hook.pk)

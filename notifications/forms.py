@@ -7,7 +7,7 @@ from typing import Any
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from notifications.models import DigestFrequency, Preference, Scope
+from notifications.models import WEBHOOK_EVENT_TYPES, DigestFrequency, Preference, Scope
 
 
 class PreferenceForm(forms.Form):
@@ -54,3 +54,28 @@ class CompanyNotificationForm(forms.Form):
         super().__init__(*args, **kwargs)
         field = self.fields["negative_alert_seconds"]
         field.help_text = str(field.help_text) % {"default": default_seconds}
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(
+        label=_("Endpoint URL"),
+        max_length=500,
+        assume_scheme="https",
+        help_text=_("An https:// address on the public internet; redirects are not followed."),
+    )
+    description = forms.CharField(label=_("Description"), max_length=200, required=False)
+    events = forms.MultipleChoiceField(
+        label=_("Events"),
+        choices=[(t.value, t.label) for t in WEBHOOK_EVENT_TYPES],
+        widget=forms.CheckboxSelectMultiple,
+    )
+
+
+class WebhookEndpointEditForm(WebhookEndpointForm):
+    enabled = forms.BooleanField(
+        label=_("Enabled"),
+        required=False,
+        help_text=_(
+            "Switching a disabled endpoint back on clears its failure count; cancelled messages are not re-sent."
+        ),
+    )

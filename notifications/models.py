@@ -12,6 +12,7 @@ Every model inherits its managers from ``CompanyOwned``: ``objects.for_company(c
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
@@ -149,3 +150,104 @@ class EmailDelivery(CompanyOwned):
 
     def __str__(self) -> str:
         return f"e-mail of {self.event_id} to {self.user_id} ({self.status})"
+
+
+WEBHOOK_EVENT_TYPES = (EventType.SESSION_FINISHED, EventType.ALERT_RAISED, EventType.DIGEST)
+"""The events an endpoint may subscribe to (``webhook.test`` goes to the endpoint it tests)."""
+
+
+class WebhookEndpoint(CompanyOwned):
+    """A company's HTTPS receiver of events, signed per the Standard Webhooks specification.
+
+    The signing secret is kept as is (HMAC needs it) and never shown after creation or
+    rotation. During a rotation's grace period both the new and the previous secret sign.
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    url = models.URLField(max_length=500)
+    description = models.CharField(max_length=200, blank=True)
+    events = models.JSONField(default=list, help_text="Event types delivered to this endpoint.")
+    secret = models.CharField(max_length=100)
+    previous_secret = models.CharField(max_length=100, blank=True)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    disabled_at = models.DateTimeField(null=True, blank=True)
+    disabled_reason = models.CharField(max_length=300, blank=True)
+    consecutive_failures = models.PositiveIntegerField(default=0)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_failure_at = models.DateTimeField(null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+
+    def __str__(self) -> str:
+        return self.url
+
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The secrets that sign a message sent at ``now``: the current one, and the previous one in its grace."""
+        found = [self.secret]
+        if self.previous_secret and self.previous_secret_expires_at and self.previous_secret_expires_at > now:
+            found.append(self.previous_secret)
+        return found
+
+
+class WebhookStatus(models.TextChoices):
+    PENDING = "pending", _("Waiting")
+    SENDING = "sending", _("Sending")
+    SUCCEEDED = "succeeded", _("Delivered")
+    FAILED = "failed", _("Failed")
+    CANCELLED = "cancelled", _("Cancelled (endpoint disabled)")
+
+
+class WebhookDelivery(CompanyOwned):
+    """One event for one endpoint: the message (``webhook-id``) retried until it is delivered."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    endpoint = models.ForeignKey(WebhookEndpoint, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=10, choices=WebhookStatus.choices, default=WebhookStatus.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["endpoint", "event"], name="notif_webhook_once_per_endpoint")]
+        indexes = [
+            models.Index(fields=["status", "next_attempt_at"], name="notif_webhook_due"),
+            models.Index(fields=["endpoint", "-created_at"], name="notif_webhook_endpoint_time"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} → {self.endpoint_id} ({self.status})"
+
+    @property
+    def message_id(self) -> str:
+        """The ``webhook-id`` header: the same on every attempt, so receivers can drop repeats."""
+        return f"msg_{self.public_id.hex}"
+
+
+class WebhookAttempt(CompanyOwned):
+    """One HTTP request of a delivery: the log shown on the endpoint's page and in the API."""
+
+    delivery = models.ForeignKey(WebhookDelivery, on_delete=models.CASCADE, related_name="+")
+    number = models.PositiveSmallIntegerField()
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_excerpt = models.CharField(max_length=500, blank=True)
+    error = models.CharField(max_length=300, blank=True)
+    succeeded = models.BooleanField()
+
+    class Meta:
+        ordering = ["delivery_id", "number"]
+        constraints = [models.UniqueConstraint(fields=["delivery", "number"], name="notif_attempt_unique_number")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}: {self.status_code or self.error}"

@@ -14,7 +14,7 @@ from django.urls import reverse
 from evaluations.episodes import Episode
 from evaluations.grading import GRADED, INSUFFICIENT
 from evaluations.models import EvaluationSession
-from notifications.models import Event
+from notifications.models import Event, WebhookEndpoint
 
 ALERT_GRADE = "grade"
 ALERT_SUSTAINED_NEGATIVE = "sustained_negative"
@@ -90,3 +90,17 @@ def envelope(event: Event, company_public_id: Any) -> dict[str, Any]:
         "company": str(company_public_id),
         "data": event.payload,
     }
+
+
+def endpoint_disabled(endpoint: WebhookEndpoint, reason: str) -> dict[str, Any]:
+    """``webhook.disabled`` (e-mailed to the owners, never sent to webhooks): an endpoint kept failing."""
+    return {
+        "endpoint": {"id": str(endpoint.public_id), "url": endpoint.url, "description": endpoint.description},
+        "reason": reason,
+        "url": absolute_url(reverse("notifications-webhook", kwargs={"endpoint_id": endpoint.public_id})),
+    }
+
+
+def test_event() -> dict[str, Any]:
+    """``webhook.test``: sent on request to one endpoint, to check that it receives and verifies."""
+    return {"message": "This is a test event from MoodSaaS. Your endpoint received and can verify it."}

@@ -15,10 +15,11 @@ from django.db import transaction
 DISPATCH_EVENT = "notifications.dispatch_event"
 SEND_EMAIL = "notifications.send_email"
 DELIVER_WEBHOOK = "notifications.deliver_webhook"
+SWEEP = "notifications.sweep"
 
 
-def _send(name: str, args: tuple[Any, ...]) -> None:
-    current_app.tasks[name].apply_async(args=args)
+def _send(name: str, args: tuple[Any, ...], countdown: float | None = None) -> None:
+    current_app.tasks[name].apply_async(args=args, countdown=countdown)
 
 
 def dispatch_event_on_commit(company_id: int, event_id: int) -> None:
@@ -34,6 +35,11 @@ def deliver_webhook_on_commit(company_id: int, delivery_id: int) -> None:
     transaction.on_commit(lambda: _send(DELIVER_WEBHOOK, (company_id, delivery_id)))
 
 
-def deliver_webhook(company_id: int, delivery_id: int) -> None:
-    """Queue a webhook delivery attempt now (the retry sweeper)."""
-    _send(DELIVER_WEBHOOK, (company_id, delivery_id))
+def deliver_webhook(company_id: int, delivery_id: int, countdown: float | None = None) -> None:
+    """Queue a webhook delivery attempt (now, or in ``countdown`` seconds: a soon retry)."""
+    _send(DELIVER_WEBHOOK, (company_id, delivery_id), countdown)
+
+
+def send_email(company_id: int, delivery_id: int) -> None:
+    """Queue an e-mail now (the retry sweeper)."""
+    _send(SEND_EMAIL, (company_id, delivery_id))

@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task
 
-from notifications import fanout, sending
+from notifications import fanout, queue, sending
 
 log = logging.getLogger(__name__)
 
@@ -26,3 +26,21 @@ def dispatch_event(company_id: int, event_id: int) -> None:
 def send_email(company_id: int, delivery_id: int) -> None:
     """Send one e-mail delivery (claimed first: a repeated task sends nothing)."""
     sending.send_email(company_id, delivery_id)
+
+
+@shared_task(
+    name="notifications.deliver_webhook", soft_time_limit=30, time_limit=45, acks_late=True, ignore_result=True
+)
+def deliver_webhook(company_id: int, delivery_id: int) -> None:
+    """Make one attempt of a webhook delivery (claimed first: only a due delivery is attempted)."""
+    sending.deliver_webhook(company_id, delivery_id)
+
+
+@shared_task(name="notifications.sweep", soft_time_limit=50, time_limit=60, ignore_result=True)
+def sweep() -> None:
+    """Queue the retries that are due (scheduled by Celery beat every 30 seconds)."""
+    emails_due, hooks_due = sending.due_work()
+    for company_id, delivery_id in emails_due:
+        queue.send_email(company_id, delivery_id)
+    for company_id, delivery_id in hooks_due:
+        queue.deliver_webhook(company_id, delivery_id)

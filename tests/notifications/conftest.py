@@ -7,16 +7,22 @@ emotion is the one asked for. ``feed(session, frames)`` records them exactly as 
 
 from __future__ import annotations
 
+import json
 import socket
-from collections.abc import Iterator, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 from django.test import Client
 from django.utils import timezone
+from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from accounts.models import Actor, Company, Role, User
 from evaluations import actions, episodes, recording
@@ -168,3 +174,114 @@ def owner_page(owner: User) -> Client:
 @pytest.fixture
 def charlie_page(charlie: User) -> Client:
     return page_client(charlie)
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
+    """Run ``fn``, then what it left for after the commit (the fan-out, the sending), like a worker would."""
+
+    def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        with django_capture_on_commit_callbacks(execute=True):
+            return fn(*args, **kwargs)
+
+    return run
+
+
+# --- Real HTTP receivers on loopback ------------------------------------------------------------------
+
+
+@dataclass
+class Received:
+    path: str
+    headers: dict[str, str]
+    body: bytes
+    verified: dict[str, bool]
+    """For each secret the receiver knows: did the reference verifier (standardwebhooks) accept it?"""
+
+    @property
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+
+class Receiver:
+    """A webhook receiver on loopback (http.server in a thread) that verifies every request with the
+    ``standardwebhooks`` package and answers as told: ``answers`` is consumed one per request
+    ("ok", "fail", "slow", "redirect"), then ``mode`` applies."""
+
+    def __init__(self) -> None:
+        self.requests: list[Received] = []
+        self.secrets: list[str] = []
+        self.mode = "ok"
+        self.answers: list[str] = []
+        self.slow_seconds = 1.5
+        self.redirect_to = "http://127.0.0.1:9/"
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("content-length", "0")))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                verified = {}
+                for secret in receiver.secrets:
+                    try:
+                        Webhook(secret).verify(body, headers)
+                        verified[secret] = True
+                    except WebhookVerificationError:
+                        verified[secret] = False
+                receiver.requests.append(Received(self.path, headers, body, verified))
+                answer = receiver.answers.pop(0) if receiver.answers else receiver.mode
+                if answer == "slow":
+                    time.sleep(receiver.slow_seconds)
+                if answer == "fail":
+                    self._answer(500, b'{"error": "the receiver is broken"}')
+                elif answer == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", receiver.redirect_to)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                else:
+                    self._answer(200, b"ok")
+
+            def _answer(self, status: int, body: bytes) -> None:
+                try:
+                    self.send_response(status)
+                    self.send_header("Content-Type", "text/plain")
+                    self.send_header("Content-Length", str(len(body)))
+                    self.end_headers()
+                    self.wfile.write(body)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up (time-out tests)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hooks/moodsaas?team=support"
+
+
+@pytest.fixture
+def receivers(settings: Any) -> Iterator[Callable[[], Receiver]]:
+    """Start as many receivers as a test needs; loopback URLs are allowed for the test."""
+    settings.WEBHOOKS_ALLOW_LOOPBACK = True
+    started: list[Receiver] = []
+
+    def start_one() -> Receiver:
+        receiver = Receiver()
+        receiver.thread.start()
+        started.append(receiver)
+        return receiver
+
+    yield start_one
+    for receiver in started:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+@pytest.fixture
+def receiver(receivers: Callable[[], Receiver]) -> Receiver:
+    return receivers()

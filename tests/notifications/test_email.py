@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -19,22 +18,11 @@ from tests.notifications.conftest import Inbox, feed, finish, frames, free_port,
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks: Any) -> Callable[..., Any]:
-    """Run ``fn`` and then what it left for after the commit (the fan-out and the sending)."""
-
-    def run(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        with django_capture_on_commit_callbacks(execute=True):
-            return fn(*args, **kwargs)
-
-    return run
-
-
 def unsubscribe_link(message: Any) -> str:
     return str(message["List-Unsubscribe"]).strip()[1:-1]
 
 
-def graded(session: EvaluationSession, emotion: str, committed: Callable[..., Any]) -> EvaluationSession:
+def graded(session: EvaluationSession, emotion: str, committed: Any) -> EvaluationSession:
     feed(session, frames(emotion, seconds=5))
     finished: EvaluationSession = committed(finish, session)
     return finished
