@@ -148,10 +148,10 @@ class EvaluationSession(CompanyOwned):
             # every column they use is in this index, so PostgreSQL answers them from the index alone
             # (an index-only scan) instead of reading the wide rows with their JSON grades. At 20,000
             # sessions the 90-day KPI query drops from 96 to 6 ms (docs/benchmarks.md, "Portal at
-            # scale"). SQLite ignores INCLUDE and keeps the partial index on (company, started_at).
+            # scale"). The columns after started_at are keys rather than INCLUDE columns, which
+            # SQLite (embedded mode) does not support and warns about (models.W040).
             models.Index(
-                fields=["company", "started_at"],
-                include=["id", "agent", "grade_letter", "score", "trajectory", "csat"],
+                fields=["company", "started_at", "agent", "grade_letter", "score", "trajectory", "csat", "id"],
                 condition=models.Q(status="finished"),
                 name="session_finished_started",
             ),
