@@ -28,7 +28,8 @@ Steps of :func:`seed_history`:
    with ``frame_input`` of each real ``ImageResult``, ``count_live_frames``, ``finish_session``
    and, for about a third of them, the customer's CSAT answer through ``record_csat``. The CSAT
    answer is drawn around the session's score with noise, so it agrees with the grade often but
-   not always.
+   not always. Evaluations' signals are muted meanwhile: a backfilled month is not news, so
+   notifications sends no e-mail or webhook about it.
 5. Backdate: the actions stamp "now", so each session's ``created_at``, ``started_at``,
    ``ended_at``, its frozen grade's ``graded_at`` and ``csat_recorded_at`` are then moved to the
    planned time with one explicit update. Frames and observations are recorded with their planned
@@ -461,7 +462,7 @@ class Seeded:
 @transaction.atomic
 def seed_history(company: Company, now: datetime | None = None) -> Seeded:
     """Record the demo company's month of history unless it has one (steps in the module docstring)."""
-    from evaluations import actions, recording
+    from evaluations import actions, recording, signals
     from evaluations.analysis import frame_input
 
     if has_history(company):
@@ -476,40 +477,51 @@ def seed_history(company: Company, now: datetime | None = None) -> Seeded:
     pool = frame_pool()
     planned = plan(now, tz, pool, rubric)
     observations = 0
-    for item in planned:
-        agent = agents[item.agent_email]
-        actor = Actor(user=agent, role=Role.AGENT)
-        session = actions.start_session(
-            actor=actor, company=company, agent=agent, channel=item.channel, customer_reference=item.reference
-        )
-        frames = [
-            frame_input(sequence, item.started_at + timedelta(seconds=offset), reading.result, offset_seconds=offset)
-            for sequence, (offset, reading) in enumerate(item.frames)
-        ]
-        recording.record_observations(company_id=company.pk, session_id=session.pk, frames=frames, push_frames=False)
-        observations += sum(len(frame.faces) for frame in frames)
-        recording.count_live_frames(
-            company_id=company.pk,
-            session_id=session.pk,
-            received=len(frames) + item.dropped,
-            rejected=0,
-            dropped=item.dropped,
-        )
-        session = actions.finish_session(actor=actor, session=session)
-        ended = item.started_at + timedelta(seconds=item.frames[-1][0] + rng.uniform(5, 40))
-        csat = csat_answer(rng, session.score) if session.grade_letter in grading.LETTERS and rng.random() < 0.33 else None
-        if csat is not None:
-            actions.record_csat(actor=actor, session=session, csat=csat)
-        # Step 5: the one explicit backdating update (the actions stamped "now").
-        final_grade: dict[str, Any] = dict(session.final_grade or {})
-        final_grade["graded_at"] = ended.isoformat()
-        EvaluationSession.objects.for_company(company).filter(pk=session.pk).update(
-            created_at=item.started_at,
-            started_at=item.started_at,
-            ended_at=ended,
-            final_grade=final_grade,
-            csat_recorded_at=ended + timedelta(hours=rng.uniform(1, 20)) if csat is not None else None,
-        )
+    # Step 4 records history that already happened: listeners (notifications) must not report
+    # it as news today, so the evaluations signals are muted.
+    with signals.muted():
+        for item in planned:
+            agent = agents[item.agent_email]
+            actor = Actor(user=agent, role=Role.AGENT)
+            session = actions.start_session(
+                actor=actor, company=company, agent=agent, channel=item.channel, customer_reference=item.reference
+            )
+            frames = [
+                frame_input(
+                    sequence, item.started_at + timedelta(seconds=offset), reading.result, offset_seconds=offset
+                )
+                for sequence, (offset, reading) in enumerate(item.frames)
+            ]
+            recording.record_observations(
+                company_id=company.pk, session_id=session.pk, frames=frames, push_frames=False
+            )
+            observations += sum(len(frame.faces) for frame in frames)
+            recording.count_live_frames(
+                company_id=company.pk,
+                session_id=session.pk,
+                received=len(frames) + item.dropped,
+                rejected=0,
+                dropped=item.dropped,
+            )
+            session = actions.finish_session(actor=actor, session=session)
+            ended = item.started_at + timedelta(seconds=item.frames[-1][0] + rng.uniform(5, 40))
+            csat = (
+                csat_answer(rng, session.score)
+                if session.grade_letter in grading.LETTERS and rng.random() < 0.33
+                else None
+            )
+            if csat is not None:
+                actions.record_csat(actor=actor, session=session, csat=csat)
+            # Step 5: the one explicit backdating update (the actions stamped "now").
+            final_grade: dict[str, Any] = dict(session.final_grade or {})
+            final_grade["graded_at"] = ended.isoformat()
+            EvaluationSession.objects.for_company(company).filter(pk=session.pk).update(
+                created_at=item.started_at,
+                started_at=item.started_at,
+                ended_at=ended,
+                final_grade=final_grade,
+                csat_recorded_at=ended + timedelta(hours=rng.uniform(1, 20)) if csat is not None else None,
+            )
     return Seeded(
         sessions=len(planned),
         observations=observations,

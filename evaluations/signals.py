@@ -10,11 +10,42 @@ not send anything to the outside world before the transaction commits.
 - ``negative_episode``: while a session was still running, the customer's primary face showed
   a negative emotion long enough (``evaluations.episodes``). Sent once per episode.
   Keyword arguments: ``session``, ``episode`` (an ``evaluations.episodes.Episode``).
+
+``muted()`` silences both for a block that records history which already happened (the demo
+seed backfills a month of sessions; its listeners must not report them as news today). Listeners
+report news; none keeps derived data, which a muted block would leave stale.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
 from django.dispatch import Signal
 
-session_finished = Signal()
-negative_episode = Signal()
+_muted: ContextVar[bool] = ContextVar("evaluations_signals_muted", default=False)
+
+
+class MutableSignal(Signal):
+    """A signal that sends nothing inside :func:`muted`."""
+
+    def send(self, sender: Any, **named: Any) -> list[tuple[Any, Any]]:
+        if _muted.get():
+            return []
+        return super().send(sender, **named)
+
+
+@contextmanager
+def muted() -> Iterator[None]:
+    """Send none of these signals inside the block (in this thread or task only)."""
+    token = _muted.set(True)
+    try:
+        yield
+    finally:
+        _muted.reset(token)
+
+
+session_finished = MutableSignal()
+negative_episode = MutableSignal()

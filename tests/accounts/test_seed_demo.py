@@ -19,6 +19,7 @@ from evaluations.grading import INSUFFICIENT, LETTERS
 from evaluations.management.commands.seed_demo import DEMO_USERS
 from evaluations.models import EvaluationSession, Observation, SessionFrame, Status
 from inference import registry
+from notifications.models import Event
 
 PORTAL_PAGES = ("company", "portal", "portal-sessions", "portal-agents")
 BANNER = "Demo data: generated from real model readings of sample photos."
@@ -85,6 +86,8 @@ def test_the_history_is_a_month_of_every_grade_read_by_the_active_model(db, sett
     assert calibration.enough and calibration.spearman is not None and 0.2 < calibration.spearman < 0.95
     # Every session is recorded with a customer reference saying it is demo data.
     assert not sessions.exclude(customer_reference__startswith="DEMO-").exists()
+    # A backfilled month is not news: no notification event, e-mail or webhook about it.
+    assert not Event.objects.for_company(company).exists()
 
 
 def test_seeding_twice_changes_nothing(db, settings) -> None:
