@@ -48,6 +48,9 @@ from accounts.models import ApiToken, AuditEvent, Company, Invitation, Membershi
 from moodsaas.celery import app as celery_app
 from tests.factories import CompanyFactory, IssuedToken, MembershipFactory, UserFactory, issue_token
 
+# The browser tests' fixtures (daphne on the test database, headless Chromium).
+pytest_plugins = ["tests.browser"]
+
 
 @pytest.fixture(autouse=True)
 def _fast_password_hashing(settings: Any) -> None:
