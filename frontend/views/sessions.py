@@ -246,6 +246,8 @@ def _model_versions(session: EvaluationSession) -> str:
         Observation.objects.for_company_id(session.company_id)
         .filter(session_id=session.pk)
         .values_list("model_version", flat=True)
+        # Without order_by() the model's ordering columns join the DISTINCT: one version per face.
+        .order_by("model_version")
         .distinct()[:3]
     )
     return ", ".join(sorted(versions))

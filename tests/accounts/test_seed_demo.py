@@ -48,7 +48,7 @@ def test_seeding_creates_the_demo_company_and_prints_the_logins(db, settings) ->
         assert User.objects.get(email=email).check_password(password)
 
 
-def test_the_history_is_a_month_of_every_grade_read_by_the_active_model(db, settings) -> None:
+def test_the_history_is_a_month_of_every_grade_read_by_the_active_model(client, db, settings) -> None:
     settings.DEBUG = True
     before = timezone.now()
     output = _seed()
@@ -88,6 +88,11 @@ def test_the_history_is_a_month_of_every_grade_read_by_the_active_model(db, sett
     assert not sessions.exclude(customer_reference__startswith="DEMO-").exists()
     # A backfilled month is not news: no notification event, e-mail or webhook about it.
     assert not Event.objects.for_company(company).exists()
+    # A session's page names the model that read it, once, and says it is demo data.
+    client.force_login(User.objects.get(email="owner@demo.moodsaas.test"))
+    page = client.get(reverse("portal-session", kwargs={"session_id": sessions.first().public_id}))  # type: ignore[union-attr]
+    assert page.context["model_version"] == registry.active_version()
+    assert BANNER in page.content.decode()
 
 
 def test_seeding_twice_changes_nothing(db, settings) -> None:
