@@ -10,7 +10,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import Any
 
-WEBSOCKET_ROUTING_MODULES: tuple[str, ...] = ("evaluations.routing",)
+WEBSOCKET_ROUTING_MODULES: tuple[str, ...] = ("evaluations.routing", "notifications.routing")
 
 
 def websocket_urlpatterns() -> list[Any]:

@@ -18,11 +18,12 @@ from accounts.actions import audit
 from accounts.exceptions import ActionError, ActionForbidden
 from accounts.models import Actor, Company, Role, User
 from evaluations import episodes
-from notifications import outbox, payloads, queue, webhooks
+from notifications import outbox, payloads, protocol, queue, selectors, webhooks
 from notifications.models import (
     WEBHOOK_EVENT_TYPES,
     CompanySettings,
     EventType,
+    Notification,
     Preference,
     Scope,
     Topic,
@@ -224,3 +225,42 @@ def send_test_event(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookDelive
     audit(actor, locked.company, "webhook.test_sent", locked, {"event": str(event.public_id)})
     transaction.on_commit(lambda: queue.deliver_webhook(locked.company_id, delivery.pk))
     return delivery
+
+
+# --- In-app alerts ------------------------------------------------------------------------------
+# Reading an alert is a person's own bookkeeping, not a change to the company's data: it is not
+# written to the audit log (which would fill with it).
+
+
+@transaction.atomic
+def mark_read(*, actor: Actor, notification: Notification) -> Notification:
+    """Mark one of the acting person's alerts read (idempotent) and update their other tabs."""
+    if actor.user is None or notification.user_id != actor.user.pk:
+        raise ActionForbidden("Only the person an alert is for can mark it read.", code="owner")
+    if notification.read_at is None:
+        notification.read_at = timezone.now()
+        Notification.objects.for_company_id(notification.company_id).filter(
+            pk=notification.pk, read_at__isnull=True
+        ).update(read_at=notification.read_at)
+        _push_unread(notification.company_id, actor.user.pk)
+    return notification
+
+
+@transaction.atomic
+def mark_all_read(*, actor: Actor, company: Company) -> int:
+    """Mark every alert of the acting person in ``company`` read; return how many changed."""
+    if actor.user is None:
+        raise ActionForbidden("Alerts belong to a person; API tokens have none.", code="person")
+    changed = (
+        Notification.objects.for_company(company)
+        .filter(user=actor.user, read_at__isnull=True)
+        .update(read_at=timezone.now())
+    )
+    if changed:
+        _push_unread(company.pk, actor.user.pk)
+    return changed
+
+
+def _push_unread(company_id: int, user_id: int) -> None:
+    company_public_id = Company.objects.values_list("public_id", flat=True).get(pk=company_id)
+    protocol.send_on_commit(company_public_id, user_id, protocol.unread(selectors.unread_count(company_id, user_id)))

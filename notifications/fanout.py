@@ -6,10 +6,12 @@ recipient, so running it twice creates nothing new) and queues the sending on co
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db import transaction
+from django.utils import translation
 
-from notifications import queue, selectors
-from notifications.models import EmailDelivery, Event, WebhookDelivery, WebhookEndpoint
+from notifications import protocol, queue, selectors
+from notifications.models import EmailDelivery, Event, Notification, WebhookDelivery, WebhookEndpoint
 
 
 @transaction.atomic
@@ -19,6 +21,8 @@ def dispatch(company_id: int, event_id: int) -> None:
     Steps:
     1. E-mails: one ``EmailDelivery`` per recipient (``selectors.email_recipients``), queued.
     2. Webhooks: one ``WebhookDelivery`` per enabled endpoint subscribed to the event's type.
+    3. In-app alerts: one ``Notification`` per recipient (``selectors.in_app_recipients``),
+       pushed to their open portal pages after commit, in their language.
     """
     event = Event.objects.for_company_id(company_id).select_related("company").filter(pk=event_id).first()
     if event is None:
@@ -38,3 +42,12 @@ def dispatch(company_id: int, event_id: int) -> None:
             )
             if created:
                 queue.deliver_webhook_on_commit(company_id, hook.pk)
+    for user in selectors.in_app_recipients(event):
+        notification, created = Notification.objects.for_company_id(company_id).get_or_create(
+            event=event, user=user, defaults={"company_id": company_id}
+        )
+        if created:
+            count = selectors.unread_count(company_id, user.pk)
+            with translation.override(user.language or settings.LANGUAGE_CODE):
+                payload = protocol.new(notification, count)
+            protocol.send_on_commit(event.company.public_id, user.pk, payload)

@@ -251,3 +251,21 @@ class WebhookAttempt(CompanyOwned):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}: {self.status_code or self.error}"
+
+
+class Notification(CompanyOwned):
+    """An alert under one person's bell in the portal (pushed live over ``/ws/notifications/``)."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="+")
+    read_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [models.UniqueConstraint(fields=["event", "user"], name="notif_inapp_once_per_event_user")]
+        indexes = [models.Index(fields=["company", "user", "read_at"], name="notif_inapp_unread")]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} for {self.user_id}"

@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from accounts.models import Company, Membership, Role, User
-from notifications.models import Event, EventType, Preference, Scope, Topic
+from notifications.models import Event, EventType, Notification, Preference, Scope, Topic
 
 TOPIC_OF_EVENT = {
     EventType.SESSION_FINISHED: Topic.SESSION_RESULTS,
@@ -74,3 +76,12 @@ def in_app_recipients(event: Event) -> list[User]:
     if event.type != EventType.ALERT_RAISED:
         return []
     return [r.user for r in _members(event.company) if r.preference.in_app_alerts and concerns(event, r)]
+
+
+def unread_count(company_id: int, user_id: int) -> int:
+    return Notification.objects.for_company_id(company_id).filter(user_id=user_id, read_at__isnull=True).count()
+
+
+def notifications_of(company: Company, user: User) -> QuerySet[Notification]:
+    """One person's alerts in ``company``, newest first (with their events: one query)."""
+    return Notification.objects.for_company(company).filter(user=user).select_related("event")

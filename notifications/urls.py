@@ -7,6 +7,10 @@ from django.urls import path
 from notifications import views
 
 urlpatterns = [
+    path("app/notifications/", views.alert_list, name="notifications-list"),
+    path("app/notifications/read-all/", views.alert_read_all, name="notifications-read-all"),
+    path("app/notifications/<uuid:notification_id>/", views.alert_open, name="notifications-open"),
+    path("app/notifications/<uuid:notification_id>/read/", views.alert_read, name="notifications-read"),
     path("app/notifications/preferences/", views.preferences, name="notifications-preferences"),
     path("unsubscribe/<str:token>/", views.unsubscribe, name="notifications-unsubscribe"),
     # Admins: company notification settings and webhook endpoints (in the settings section)

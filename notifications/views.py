@@ -12,23 +12,24 @@ from typing import Any
 from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from accounts.exceptions import ActionError
 from accounts.models import Company, Membership, Role, User
 from accounts.tenancy import Tenant
 from evaluations.analytics import company_zone
 from frontend.portal import portal_page
-from notifications import actions, selectors
+from notifications import actions, protocol, selectors
 from notifications.api import attempts_by_delivery
 from notifications.forms import CompanyNotificationForm, PreferenceForm, WebhookEndpointEditForm, WebhookEndpointForm
-from notifications.models import CompanySettings, Topic, WebhookDelivery, WebhookEndpoint
+from notifications.models import CompanySettings, Notification, Topic, WebhookDelivery, WebhookEndpoint
 from notifications.unsubscribe import read_token
 
 # --- Preferences --------------------------------------------------------------------------------
@@ -282,3 +283,63 @@ def webhook_delete(request: HttpRequest, tenant: Tenant, endpoint_id: uuid.UUID)
     actions.delete_endpoint(actor=tenant.actor, endpoint=endpoint)
     messages.success(request, _("The webhook endpoint %(url)s is deleted.") % {"url": endpoint.url})
     return redirect("notifications-webhooks")
+
+
+# --- In-app alerts (everyone) ----------------------------------------------------------------------
+
+ALERTS_PAGE_SIZE = 25
+
+
+def _notification_or_404(tenant: Tenant, notification_id: uuid.UUID) -> Notification:
+    assert tenant.user is not None
+    found = selectors.notifications_of(tenant.company, tenant.user).filter(public_id=notification_id).first()
+    if found is None:
+        raise Http404(_("No such alert of yours."))
+    return found
+
+
+@require_GET
+@portal_page(Role.AGENT)
+def alert_list(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """The signed-in person's alerts in the active company, newest first."""
+    assert tenant.user is not None
+    page = Paginator(selectors.notifications_of(tenant.company, tenant.user), ALERTS_PAGE_SIZE).get_page(
+        request.GET.get("page")
+    )
+    rows = [(n, protocol.describe(n)) for n in page]
+    context = {
+        "page": page,
+        "rows": rows,
+        "unread": selectors.unread_count(tenant.company.pk, tenant.user.pk),
+        "zone": company_zone(tenant.company),
+        "nav": "alerts",
+    }
+    return render(request, "notifications/alerts.html", context)
+
+
+@require_GET
+@portal_page(Role.AGENT)
+def alert_open(request: HttpRequest, tenant: Tenant, notification_id: uuid.UUID) -> HttpResponse:
+    """Follow an alert to its session, marking it read on the way."""
+    notification = _notification_or_404(tenant, notification_id)
+    actions.mark_read(actor=tenant.actor, notification=notification)
+    session = (notification.event.payload.get("session") or {}).get("id")
+    if not session:
+        return redirect("notifications-list")
+    return redirect("portal-session", session_id=session)
+
+
+@require_POST
+@portal_page(Role.AGENT)
+def alert_read(request: HttpRequest, tenant: Tenant, notification_id: uuid.UUID) -> HttpResponse:
+    actions.mark_read(actor=tenant.actor, notification=_notification_or_404(tenant, notification_id))
+    return redirect("notifications-list")
+
+
+@require_POST
+@portal_page(Role.AGENT)
+def alert_read_all(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    changed = actions.mark_all_read(actor=tenant.actor, company=tenant.company)
+    if changed:
+        messages.success(request, _("All alerts are marked read."))
+    return redirect("notifications-list")

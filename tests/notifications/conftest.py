@@ -20,6 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.test import Client
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
@@ -285,3 +286,9 @@ def receivers(settings: Any) -> Iterator[Callable[[], Receiver]]:
 @pytest.fixture
 def receiver(receivers: Callable[[], Receiver]) -> Receiver:
     return receivers()
+
+
+@pytest.fixture
+def needs_services() -> None:
+    if not django_settings.REDIS_URL:
+        pytest.skip("needs services mode: set DATABASE_URL and REDIS_URL (see docs/testing.md)")
