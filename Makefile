@@ -17,7 +17,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/9
 TEST_ENV := MOODSAAS_MODE=services DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 	SECRET_KEY=test-only-secret-key-not-used-anywhere-else-0123456789abcdef
 
-.PHONY: run test install browser lint typecheck migrations-check pytest clean
+.PHONY: run test install browser lint typecheck migrations-check pytest messages clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,18 @@ pytest: install browser
 
 ## test: everything CI runs
 test: lint typecheck migrations-check pytest
+
+# The Spanish catalogue: extract every marked string into locale/es/LC_MESSAGES/django.po (file
+# names but no line numbers, so diffs show only real changes), then compile django.mo. Both are
+# committed: a machine without GNU gettext still serves Spanish. Translate new entries (empty
+# msgstr, or "#, fuzzy") before committing; tests/platform/test_translations.py checks it.
+MESSAGES_FLAGS := --ignore=.venv --ignore=var --ignore=runs --ignore=node_modules --ignore=tests --ignore=models \
+	--add-location=file --no-obsolete
+messages: install
+	tmp=$$(mktemp -d) && export MOODSAAS_MODE=embedded MOODSAAS_VAR_DIR=$$tmp && \
+		$(PY) manage.py makemessages -l es $(MESSAGES_FLAGS) && \
+		$(PY) manage.py compilemessages -l es --ignore=.venv; \
+		status=$$?; rm -rf $$tmp; exit $$status
 
 clean:
 	rm -rf var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

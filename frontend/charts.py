@@ -169,13 +169,19 @@ def stacked_bars(
 
 
 def timeline(
-    buckets: Sequence[Mapping[str, object]], *, title: str, description: str, box: Box | None = None
+    buckets: Sequence[Mapping[str, object]],
+    *,
+    title: str,
+    description: str,
+    box: Box | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> SafeString:
     """A session's score over time, with a band under it coloured by each bucket's dominant emotion.
 
     ``buckets`` are grading timeline buckets: ``start_seconds``, ``end_seconds``, ``score`` and
-    ``emotion_counts``.
+    ``emotion_counts``. ``labels`` name the emotions in the band's tooltips (the reader's language).
     """
+    labels = labels or {}
     box = box or Box(width=960, height=230, bottom=52)
     end = max((float(str(b["end_seconds"])) for b in buckets), default=1.0) or 1.0
     band_y = box.height - box.bottom + 6
@@ -193,7 +199,7 @@ def timeline(
         if dominant:
             parts.append(
                 f'<rect x="{x0:.1f}" y="{band_y}" width="{max(1.0, x1 - x0):.1f}" height="12" '
-                f'fill="{EMOTION_COLOURS[dominant]}"><title>{escape(dominant)}</title></rect>'
+                f'fill="{EMOTION_COLOURS[dominant]}"><title>{escape(labels.get(dominant, dominant))}</title></rect>'
             )
     if points:
         parts.append(f'<polyline points="{" ".join(points)}" fill="none" stroke="{INK}" stroke-width="2"/>')

@@ -226,6 +226,7 @@ def session_evidence(session: EvaluationSession) -> dict[str, Any]:
             description=_(
                 "Average score of each interval from 0 to 100, with the dominant emotion of each interval below."
             ),
+            labels=emotion_labels,
         ),
         "shares_chart": charts.horizontal_bars(
             shares,
