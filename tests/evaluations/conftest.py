@@ -11,7 +11,6 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from django.conf import settings
 
 from accounts.models import Actor, Company, Role, User
 from evaluations import actions
@@ -53,9 +52,3 @@ def start(user: User, company: Company, channel: str = Channel.LIVE, role: Role 
 @pytest.fixture
 def bob_session(bob: User, company_a: Company) -> EvaluationSession:
     return start(bob, company_a)
-
-
-@pytest.fixture
-def needs_services() -> None:
-    if not settings.REDIS_URL:
-        pytest.skip("needs services mode: set DATABASE_URL and REDIS_URL (see docs/testing.md)")
