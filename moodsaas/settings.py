@@ -284,6 +284,8 @@ NOTIFICATIONS_NEGATIVE_ALERT_SECONDS = env_int("NOTIFICATIONS_NEGATIVE_ALERT_SEC
 WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", False)
 # Retries of e-mails and webhooks that are due (docs/notifications.md "Retries").
 CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "schedule": 30.0}
+# Daily and weekly digests, each at 07:00-08:00 in the company's own time zone.
+CELERY_BEAT_SCHEDULE["notifications-digests"] = {"task": "notifications.produce_digests", "schedule": 3600.0}
 
 # --- Public demo page (/demo/): analyses one photo per request for anyone, so it is rate-limited
 # per client address (the address allauth's own rate limits use) through the shared cache.

@@ -18,16 +18,18 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from evaluations.analytics import company_zone
-from notifications.models import EmailDelivery, Event
+from notifications.models import EmailDelivery, Event, EventType
 from notifications.payloads import absolute_url
 from notifications.unsubscribe import unsubscribe_url
 
+_TIME_KEYS = frozenset({"timestamp", "day", "first", "last"})
+
 
 def _parse_times(value: Any) -> Any:
-    """Turn the payload's ISO timestamps back into datetimes, for the templates' date filters."""
+    """Turn the payload's ISO dates and times back into objects, for the templates' date filters."""
     if isinstance(value, dict):
         return {
-            k: (_parse_time(v) if k.endswith("_at") or k == "timestamp" else _parse_times(v)) for k, v in value.items()
+            k: (_parse_time(v) if k.endswith("_at") or k in _TIME_KEYS else _parse_times(v)) for k, v in value.items()
         }
     if isinstance(value, list):
         return [_parse_times(v) for v in value]
@@ -35,12 +37,14 @@ def _parse_times(value: Any) -> Any:
 
 
 def _parse_time(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return value
-    return value
+    if not isinstance(value, str):
+        return value
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    # A date ("2026-11-23") stays a date: a naive midnight would read as a time.
+    return parsed.date() if len(value) == 10 else parsed
 
 
 def template_base(event: Event) -> str:
@@ -60,6 +64,8 @@ def build(delivery: EmailDelivery) -> EmailMultiAlternatives:
         "preferences_url": absolute_url(reverse("notifications-preferences")),
         "site_url": settings.SITE_URL,
     }
+    if event.type == EventType.DIGEST:
+        context["trend_max"] = max([p["sessions"] for p in event.payload.get("trend", [])] or [0]) or 1
     base = template_base(event)
     with translation.override(user.language or settings.LANGUAGE_CODE), timezone.override(company_zone(company)):
         subject = " ".join(render_to_string(base + "_subject.txt", context).split())

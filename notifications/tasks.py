@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task
 
-from notifications import fanout, queue, sending
+from notifications import digests, fanout, queue, sending
 
 log = logging.getLogger(__name__)
 
@@ -44,3 +44,11 @@ def sweep() -> None:
         queue.send_email(company_id, delivery_id)
     for company_id, delivery_id in hooks_due:
         queue.deliver_webhook(company_id, delivery_id)
+
+
+@shared_task(name="notifications.produce_digests", soft_time_limit=600, time_limit=660, ignore_result=True)
+def produce_digests() -> None:
+    """Produce the daily and weekly digests that are due (scheduled hourly by Celery beat)."""
+    produced = digests.produce_due()
+    if produced:
+        log.info("digests produced: %s", ", ".join(produced))
