@@ -14,6 +14,7 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
@@ -22,20 +23,24 @@ from rest_framework.views import APIView
 
 from accounts.models import Company, Membership, Role, User
 from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, tenant_for_request
-from evaluations import actions, analysis
+from evaluations import actions, analysis, analytics
 from evaluations.models import EvaluationSession, Observation
 from evaluations.selectors import SessionFilter, visible_sessions
 from evaluations.serializers import (
+    AgentSummarySerializer,
     AnalyseSerializer,
     AnalysisSerializer,
+    CsatSerializer,
     ErrorSerializer,
     ImagesQueuedSerializer,
     ImagesUploadSerializer,
     ObservationSerializer,
+    PeriodQuerySerializer,
     SessionCreateSerializer,
     SessionDetailSerializer,
     SessionFilterSerializer,
     SessionSerializer,
+    SummarySerializer,
     VideoUploadSerializer,
 )
 from evaluations.uploads import check_image_size, image_error, queue_images, queue_video, read_upload
@@ -143,6 +148,19 @@ class SessionViewSet(
         """Abandon the session without a grade."""
         return self._transition(actions.cancel_session)
 
+    @extend_schema(request=CsatSerializer, responses={200: SessionDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["post"])
+    def csat(self, request: Request, id: str | None = None) -> Response:
+        """Record the customer's own satisfaction answer (CSAT 1-5) for a finished session; null clears it.
+
+        Our score is calibrated against these answers on the dashboard (Spearman correlation).
+        """
+        serializer = CsatSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        session = self.get_object()
+        updated = actions.record_csat(actor=self.tenant.actor, session=session, csat=serializer.validated_data["csat"])
+        return Response(self._detail(updated))
+
     @extend_schema(
         responses=ObservationSerializer(many=True),
         parameters=[OpenApiParameter("page", int, description="Page number (50 per page).")],
@@ -229,3 +247,99 @@ class AnalyseView(APIView):
         except inference.InferenceError as exc:
             raise image_error(exc, name) from None
         return Response(AnalysisSerializer(result.to_json()).data)
+
+
+def _period(request: Request, company: Company) -> analytics.Period:
+    query = PeriodQuerySerializer(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    data = query.validated_data
+    try:
+        return analytics.period_for(company, data["period"], data.get("first"), data.get("last"))
+    except analytics.PeriodError as error:
+        raise serializers.ValidationError({"period": [str(error)]}) from None
+
+
+def _kpis(kpis: analytics.Kpis) -> dict[str, Any]:
+    return {
+        "sessions": kpis.sessions,
+        "graded": kpis.graded,
+        "average_score": kpis.average_score,
+        "grades": kpis.grades,
+        "insufficient": kpis.insufficient,
+        "insufficient_share": kpis.insufficient_share,
+        "df_share": kpis.df_share,
+    }
+
+
+class ResultsSummaryView(APIView):
+    """A period's results: KPIs, the previous period's, the trend and CSAT calibration.
+
+    Admins, owners and API tokens get the company's; agents get their own.
+    """
+
+    permission_classes = [HasTenantRole]
+    minimum_role: ClassVar[dict[str, Role]] = {"GET": Role.AGENT}
+
+    @extend_schema(parameters=[PeriodQuerySerializer], responses={200: SummarySerializer, **ERRORS})
+    def get(self, request: Request) -> Response:
+        tenant = tenant_for_request(request)
+        assert tenant is not None  # HasTenantRole guarantees it
+        own = tenant.token is None and not tenant.role.at_least(Role.ADMIN)
+        agent = tenant.user if own else None
+        period = _period(request, tenant.company)
+        finished = analytics.finished_in(tenant.company, period, agent)
+        change = analytics.kpi_change(tenant.company, period, agent)
+        calibration = analytics.calibration(finished)
+        body = {
+            "first": period.first,
+            "last": period.last,
+            "time_zone": period.tz.key,
+            "bucket": period.bucket,
+            "kpis": _kpis(change.current),
+            "previous": _kpis(change.previous),
+            "trend": [vars(point) for point in analytics.trend(finished, period)],
+            "calibration": {
+                "answers": calibration.answers,
+                "spearman": calibration.spearman,
+                "agreement": calibration.agreement,
+            },
+        }
+        return Response(SummarySerializer(body).data)
+
+
+class AgentResultsView(APIView):
+    """Per-agent results of a period (admins, owners and API tokens), with the coaching flag.
+
+    A 404 when the company hides per-agent views, as if the endpoint did not exist.
+    """
+
+    permission_classes = [HasTenantRole]
+    minimum_role: ClassVar[dict[str, Role]] = {"GET": Role.AGENT}
+
+    @extend_schema(parameters=[PeriodQuerySerializer], responses={200: AgentSummarySerializer(many=True), **ERRORS})
+    def get(self, request: Request) -> Response:
+        tenant = tenant_for_request(request)
+        assert tenant is not None  # HasTenantRole guarantees it
+        if tenant.company.agent_views_hidden:
+            raise NotFound()
+        if tenant.token is None and not tenant.role.at_least(Role.ADMIN):
+            raise PermissionDenied("Per-agent results are for admins and owners.")
+        period = _period(request, tenant.company)
+        summaries = analytics.agent_summaries(tenant.company, period)
+        coaching = {s.agent_id for s in analytics.coaching_needed(summaries)}
+        rows = [
+            {
+                "member_id": s.member_id,
+                "email": s.email,
+                "sessions": s.sessions,
+                "graded": s.graded,
+                "average_score": s.average_score,
+                "trend": s.trend,
+                "grades": s.grades,
+                "insufficient": s.insufficient,
+                "trajectories": s.trajectories,
+                "coaching_needed": s.agent_id in coaching,
+            }
+            for s in summaries
+        ]
+        return Response(AgentSummarySerializer(rows, many=True).data)

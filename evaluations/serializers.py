@@ -60,6 +60,8 @@ class SessionSerializer(serializers.ModelSerializer[EvaluationSession]):
             "grade",
             "score",
             "confidence",
+            "trajectory",
+            "csat",
             "rubric_version",
             "stats",
             "video",
@@ -229,3 +231,68 @@ class AnalysisSerializer(serializers.Serializer[Any]):
 class ErrorSerializer(serializers.Serializer[Any]):
     detail = serializers.CharField()
     code = serializers.CharField()
+
+
+class CsatSerializer(serializers.Serializer[Any]):
+    csat = serializers.IntegerField(
+        min_value=1,
+        max_value=5,
+        allow_null=True,
+        help_text="The customer's own satisfaction answer, 1 (very unsatisfied) to 5 (very satisfied); null clears it.",
+    )
+
+
+class PeriodQuerySerializer(serializers.Serializer[Any]):
+    period = serializers.ChoiceField(
+        choices=["7", "30", "90", "custom"], default="30", help_text="Last 7, 30 or 90 days, or custom."
+    )
+    first = serializers.DateField(required=False, help_text="First day of a custom period (company time zone).")
+    last = serializers.DateField(required=False, help_text="Last day of a custom period, included.")
+
+
+class KpiSerializer(serializers.Serializer[Any]):
+    sessions = serializers.IntegerField()
+    graded = serializers.IntegerField()
+    average_score = serializers.FloatField(allow_null=True)
+    grades = serializers.DictField(child=serializers.IntegerField(), help_text="Letter -> finished sessions.")
+    insufficient = serializers.IntegerField()
+    insufficient_share = serializers.FloatField(allow_null=True)
+    df_share = serializers.FloatField(allow_null=True)
+
+
+class TrendPointSerializer(serializers.Serializer[Any]):
+    day = serializers.DateField(help_text="The day, or the Monday of the week.")
+    sessions = serializers.IntegerField()
+    average_score = serializers.FloatField(allow_null=True)
+    grades = serializers.DictField(child=serializers.IntegerField())
+    insufficient = serializers.IntegerField()
+
+
+class CalibrationSerializer(serializers.Serializer[Any]):
+    answers = serializers.IntegerField(help_text="Graded finished sessions with a CSAT answer.")
+    spearman = serializers.FloatField(allow_null=True, help_text="Null below 20 answers.")
+    agreement = serializers.FloatField(allow_null=True, help_text="Share whose letter band matches the CSAT band.")
+
+
+class SummarySerializer(serializers.Serializer[Any]):
+    first = serializers.DateField()
+    last = serializers.DateField()
+    time_zone = serializers.CharField()
+    bucket = serializers.ChoiceField(choices=["day", "week"])
+    kpis = KpiSerializer()
+    previous = KpiSerializer(help_text="The same number of days just before.")
+    trend = TrendPointSerializer(many=True)
+    calibration = CalibrationSerializer()
+
+
+class AgentSummarySerializer(serializers.Serializer[Any]):
+    member_id = serializers.UUIDField(allow_null=True, help_text="Null for an agent who left the company.")
+    email = serializers.EmailField()
+    sessions = serializers.IntegerField()
+    graded = serializers.IntegerField()
+    average_score = serializers.FloatField(allow_null=True)
+    trend = serializers.FloatField(allow_null=True, help_text="Second half's average score minus the first half's.")
+    grades = serializers.DictField(child=serializers.IntegerField())
+    insufficient = serializers.IntegerField()
+    trajectories = serializers.DictField(child=serializers.IntegerField())
+    coaching_needed = serializers.BooleanField()

@@ -12,5 +12,7 @@ router.register("sessions", api.SessionViewSet, basename="session")
 
 urlpatterns = [
     path("analyse/", api.AnalyseView.as_view(), name="analyse"),
+    path("results/summary/", api.ResultsSummaryView.as_view(), name="results-summary"),
+    path("results/agents/", api.AgentResultsView.as_view(), name="results-agents"),
     *router.urls,
 ]
