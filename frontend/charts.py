@@ -210,8 +210,9 @@ def timeline(
         seconds = end * fraction
         tick = box.left + box.inner_width * fraction
         label = f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+        anchor = "start" if fraction == 0.0 else "end" if fraction == 1.0 else "middle"  # stay inside the box
         parts.append(
-            f'<text x="{tick:.1f}" y="{box.height - 8}" text-anchor="middle" fill="{MUTED}" {FONT}>{label}</text>'
+            f'<text x="{tick:.1f}" y="{box.height - 8}" text-anchor="{anchor}" fill="{MUTED}" {FONT}>{label}</text>'
         )
     return _svg(box, title, description, parts)
 
