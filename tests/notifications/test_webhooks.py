@@ -287,3 +287,29 @@ def test_our_signature_is_the_reference_implementations() -> None:
     body = b'{"type":"webhook.test"}'
     expected = Webhook(secret).sign("msg_1", datetime.fromtimestamp(1_700_000_000, tz=UTC), body.decode())
     assert webhooks.sign(secret, "msg_1", 1_700_000_000, body) == expected
+
+
+def test_the_verification_code_in_the_docs_accepts_our_signatures_and_refuses_others() -> None:
+    """Both snippets of docs/notifications.md "Verifying a signature", run as written."""
+    import re
+    import time
+    from pathlib import Path
+
+    from standardwebhooks.webhooks import WebhookVerificationError
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "notifications.md").read_text()
+    section = doc.split("### Verifying a signature", 1)[1].split("###", 1)[0]
+    reference, by_hand = re.findall(r"```python\n(.*?)```", section, re.DOTALL)
+    secret = webhooks.new_secret()
+    body = b'{"type":"webhook.test","data":{}}'
+    now = int(time.time())
+    signed = webhooks.headers([webhooks.new_secret(), secret], "msg_1", now, body)
+    namespace: dict[str, Any] = {}
+    exec(reference.replace('"whsec_..."', repr(secret)), namespace)
+    exec(by_hand, namespace)
+    assert namespace["receive"](body, signed) == {"type": "webhook.test", "data": {}}
+    assert namespace["verify"](secret, body, signed) is True
+    assert namespace["verify"](secret, body + b" ", signed) is False
+    assert namespace["verify"](webhooks.new_secret(), body, signed) is False
+    with pytest.raises(WebhookVerificationError):
+        namespace["receive"](body.replace(b"test", b"tost"), signed)
