@@ -286,6 +286,11 @@ WEBHOOKS_ALLOW_LOOPBACK = env_bool("WEBHOOKS_ALLOW_LOOPBACK", False)
 CELERY_BEAT_SCHEDULE["notifications-sweep"] = {"task": "notifications.sweep", "schedule": 30.0}
 # Daily and weekly digests, each at 07:00-08:00 in the company's own time zone.
 CELERY_BEAT_SCHEDULE["notifications-digests"] = {"task": "notifications.produce_digests", "schedule": 3600.0}
+# Events describe sessions: they follow each company's retention period, like the sessions.
+CELERY_BEAT_SCHEDULE["notifications-purge-expired"] = {
+    "task": "notifications.purge_expired",
+    "schedule": float(env_int("RETENTION_PURGE_SECONDS", 3600, minimum=60)),
+}
 
 # --- Public demo page (/demo/): analyses one photo per request for anyone, so it is rate-limited
 # per client address (the address allauth's own rate limits use) through the shared cache.

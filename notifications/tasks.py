@@ -11,7 +11,7 @@ import logging
 
 from celery import shared_task
 
-from notifications import digests, fanout, queue, sending
+from notifications import digests, fanout, queue, retention, sending
 
 log = logging.getLogger(__name__)
 
@@ -52,3 +52,11 @@ def produce_digests() -> None:
     produced = digests.produce_due()
     if produced:
         log.info("digests produced: %s", ", ".join(produced))
+
+
+@shared_task(name="notifications.purge_expired", ignore_result=True)
+def purge_expired() -> None:
+    """Apply every company's retention period to its events (scheduled by Celery beat)."""
+    purged = retention.purge_expired_events()
+    if purged:
+        log.info("retention: purged events %s", purged)

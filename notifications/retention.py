@@ -1,0 +1,50 @@
+"""Retention: events describe sessions (agent, customer reference, grade), so they go when the
+company's evaluation data would, with their e-mails, webhook deliveries, attempts and alerts."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.actions import audit
+from accounts.models import Actor, Company
+from notifications.models import EmailDelivery, Event, Notification, WebhookAttempt, WebhookDelivery
+
+PURGE_BATCH = 500
+
+
+def purge_expired_events(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete every company's events older than its ``retention_days``; return counts by slug."""
+    now = now or timezone.now()
+    purged: dict[str, int] = {}
+    for company in Company.objects.order_by("pk"):
+        count = _purge_company(company, now - timedelta(days=company.retention_days))
+        if count:
+            purged[company.slug] = count
+    return purged
+
+
+@transaction.atomic
+def _purge_company(company: Company, cutoff: datetime) -> int:
+    """Steps: pick expired event ids in batches; delete what hangs off them, then them; one audit row."""
+    expired = Event.objects.for_company(company).filter(created_at__lt=cutoff).order_by("pk")
+    total = 0
+    while ids := list(expired.values_list("pk", flat=True)[:PURGE_BATCH]):
+        deliveries = WebhookDelivery.objects.for_company(company).filter(event_id__in=ids)
+        WebhookAttempt.objects.for_company(company).filter(delivery_id__in=deliveries.values("pk")).delete()
+        deliveries.delete()
+        EmailDelivery.objects.for_company(company).filter(event_id__in=ids).delete()
+        Notification.objects.for_company(company).filter(event_id__in=ids).delete()
+        Event.objects.for_company(company).filter(pk__in=ids).delete()
+        total += len(ids)
+    if total:
+        audit(
+            Actor(),
+            company,
+            "notifications.purged",
+            company,
+            {"events": total, "retention_days": company.retention_days, "cutoff": cutoff.isoformat()},
+        )
+    return total
