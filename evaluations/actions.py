@@ -17,6 +17,7 @@ from typing import Any
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts.actions import audit
 from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
@@ -37,7 +38,9 @@ def current_rubric_version(company: Company) -> RubricVersion:
     try:
         rubric = grading.Rubric.from_json(company.grading_rubric)
     except grading.RubricError as exc:
-        raise ActionError(f"The company's grading rubric is invalid: {exc}", code="invalid_rubric") from None
+        raise ActionError(
+            _("The company's grading rubric is invalid: %(error)s") % {"error": exc}, code="invalid_rubric"
+        ) from None
     fingerprint = rubric.fingerprint()
     versions = RubricVersion.objects.for_company(company)
     existing = versions.filter(fingerprint=fingerprint).first()
@@ -58,13 +61,21 @@ def current_rubric_version(company: Company) -> RubricVersion:
 # --- Session life cycle ------------------------------------------------------------------------
 
 
-def _require_runner(actor: Actor, session: EvaluationSession, what: str) -> None:
-    """Admins, owners, read-write tokens and the system run any session; agents only their own."""
+def _status(session: EvaluationSession) -> str:
+    """The session's status for a message, in the reader's language ("finished" in English)."""
+    return str(session.get_status_display()).lower()
+
+
+def _require_runner(actor: Actor, session: EvaluationSession, refusal: str) -> None:
+    """Admins, owners, read-write tokens and the system run any session; agents only their own.
+
+    ``refusal`` is the whole sentence, translated: word order differs between languages.
+    """
     if actor.role is None or actor.role.at_least(Role.ADMIN):
         return
     if actor.user is not None and actor.user.pk == session.agent_id:
         return
-    raise ActionForbidden(f"Only the session's agent or an admin can {what}.", code="role")
+    raise ActionForbidden(refusal, code="role")
 
 
 def _lock(session: EvaluationSession) -> EvaluationSession:
@@ -93,11 +104,14 @@ def start_session(
     """
     is_agent = actor.role is not None and not actor.role.at_least(Role.ADMIN)
     if is_agent and (actor.user is None or actor.user.pk != agent.pk):
-        raise ActionForbidden("Agents can only start sessions for themselves.", code="role")
+        raise ActionForbidden(_("Agents can only start sessions for themselves."), code="role")
     if not Membership.objects.for_company(company).filter(user=agent).exists():
-        raise ActionError(f"{agent.email} is not a member of {company.name}.", code="agent")
+        raise ActionError(
+            _("%(email)s is not a member of %(company)s.") % {"email": agent.email, "company": company.name},
+            code="agent",
+        )
     if channel not in Channel.values:
-        raise ActionError(f"Unknown channel {channel!r}.", code="channel")
+        raise ActionError(_("Unknown channel %(channel)s.") % {"channel": repr(channel)}, code="channel")
     session = EvaluationSession.objects.create(
         company=company,
         agent=agent,
@@ -125,12 +139,15 @@ def start_session(
 @transaction.atomic
 def pause_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSession:
     """Stop recording: frames sent while paused are refused. Pausing a paused session is a no-op."""
-    _require_runner(actor, session, "pause it")
+    _require_runner(actor, session, _("Only the session's agent or an admin can pause it."))
     locked = _lock(session)
     if locked.status == Status.PAUSED:
         return locked
     if not locked.is_open:
-        raise ActionConflict(f"Only an open session can be paused; this one is {locked.status}.", code="not_open")
+        raise ActionConflict(
+            _("Only an open session can be paused; this one is %(status)s.") % {"status": _status(locked)},
+            code="not_open",
+        )
     locked.status = Status.PAUSED
     locked.paused_at = timezone.now()
     locked.save(update_fields=["status", "paused_at"])
@@ -142,12 +159,15 @@ def pause_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSess
 @transaction.atomic
 def resume_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSession:
     """Start recording again. Resuming an open session is a no-op."""
-    _require_runner(actor, session, "resume it")
+    _require_runner(actor, session, _("Only the session's agent or an admin can resume it."))
     locked = _lock(session)
     if locked.is_open:
         return locked
     if locked.status != Status.PAUSED:
-        raise ActionConflict(f"Only a paused session can be resumed; this one is {locked.status}.", code="not_paused")
+        raise ActionConflict(
+            _("Only a paused session can be resumed; this one is %(status)s.") % {"status": _status(locked)},
+            code="not_paused",
+        )
     locked.status = Status.OPEN
     locked.paused_at = None
     locked.save(update_fields=["status", "paused_at"])
@@ -178,12 +198,12 @@ def apply_grade(session: EvaluationSession, grade: grading.Grade) -> None:
 @transaction.atomic
 def finish_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSession:
     """Close the session and freeze its grade. Finishing a finished session is a no-op."""
-    _require_runner(actor, session, "finish it")
+    _require_runner(actor, session, _("Only the session's agent or an admin can finish it."))
     locked = _lock(session)
     if locked.status == Status.FINISHED:
         return locked
     if locked.status == Status.CANCELLED:
-        raise ActionConflict("A cancelled session cannot be finished.", code="cancelled")
+        raise ActionConflict(_("A cancelled session cannot be finished."), code="cancelled")
     now = timezone.now()
     locked.final_grade = final_grade_snapshot(locked, now)
     grade = running_grade(locked)
@@ -223,12 +243,12 @@ def finish_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSes
 @transaction.atomic
 def cancel_session(*, actor: Actor, session: EvaluationSession) -> EvaluationSession:
     """Abandon the session without a grade. Cancelling a cancelled session is a no-op."""
-    _require_runner(actor, session, "cancel it")
+    _require_runner(actor, session, _("Only the session's agent or an admin can cancel it."))
     locked = _lock(session)
     if locked.status == Status.CANCELLED:
         return locked
     if locked.status == Status.FINISHED:
-        raise ActionConflict("A finished session cannot be cancelled.", code="finished")
+        raise ActionConflict(_("A finished session cannot be cancelled."), code="finished")
     locked.status = Status.CANCELLED
     locked.ended_at = timezone.now()
     locked.paused_at = None
@@ -248,18 +268,21 @@ def add_images(*, actor: Actor, session: EvaluationSession, images: Sequence[byt
     Images get consecutive server-assigned sequence numbers; each is analysed by the same task
     as a live frame, so its result is pushed and stored the same way.
     """
-    _require_runner(actor, session, "add images")
+    _require_runner(actor, session, _("Only the session's agent or an admin can add images."))
     locked = _lock(session)
     if locked.channel not in (Channel.IMAGES, Channel.API):
         raise ActionConflict(
-            f"Images can be added to image-upload or API sessions; this one is {locked.channel}.", code="channel"
+            _("Images can be added to image-upload or API sessions; this one is %(channel)s.")
+            % {"channel": locked.channel},
+            code="channel",
         )
     if not locked.is_open:
         raise ActionConflict(
-            f"Images can only be added to an open session; this one is {locked.status}.", code="not_open"
+            _("Images can only be added to an open session; this one is %(status)s.") % {"status": _status(locked)},
+            code="not_open",
         )
     if not images:
-        raise ActionError("Send at least one image.", code="no_images")
+        raise ActionError(_("Send at least one image."), code="no_images")
     first = locked.next_sequence
     sequences = list(range(first, first + len(images)))
     locked.next_sequence = first + len(images)
@@ -293,16 +316,20 @@ def upload_video(
     The file is moved next to the other queued videos and deleted once analysed (frames are never
     kept). One video per session.
     """
-    _require_runner(actor, session, "upload a video")
+    _require_runner(actor, session, _("Only the session's agent or an admin can upload a video."))
     locked = _lock(session)
     if locked.channel != Channel.VIDEO:
-        raise ActionConflict(f"Videos can be uploaded to video sessions; this one is {locked.channel}.", code="channel")
+        raise ActionConflict(
+            _("Videos can be uploaded to video sessions; this one is %(channel)s.") % {"channel": locked.channel},
+            code="channel",
+        )
     if not locked.is_open:
         raise ActionConflict(
-            f"Videos can only be added to an open session; this one is {locked.status}.", code="not_open"
+            _("Videos can only be added to an open session; this one is %(status)s.") % {"status": _status(locked)},
+            code="not_open",
         )
     if locked.video_status:
-        raise ActionConflict("This session already has a video.", code="video_exists")
+        raise ActionConflict(_("This session already has a video."), code="video_exists")
     locked.video_status = VideoStatus.QUEUED
     locked.video_sample_fps = sample_fps
     locked.video_frames_total = frames_total
@@ -314,7 +341,9 @@ def upload_video(
         shutil.move(file_path, target)
     except OSError as exc:
         target.unlink(missing_ok=True)
-        raise ActionError(f"Could not store the video for analysis: {exc.strerror or exc}.", code="storage") from exc
+        raise ActionError(
+            _("Could not store the video for analysis: %(error)s.") % {"error": exc.strerror or exc}, code="storage"
+        ) from exc
     # The event before the task, which may run at once (eager mode).
     protocol.broadcast_on_commit(locked, protocol.video_progress(locked, grade_summary(locked)))
     queue.analyse_video_on_commit(locked.company_id, locked.pk)
@@ -327,13 +356,14 @@ def upload_video(
 @transaction.atomic
 def record_csat(*, actor: Actor, session: EvaluationSession, csat: int | None) -> EvaluationSession:
     """Store (or clear, with None) the customer's own survey answer, 1-5, for a finished session."""
-    _require_runner(actor, session, "record the customer's answer")
+    _require_runner(actor, session, _("Only the session's agent or an admin can record the customer's answer."))
     if csat is not None and not (isinstance(csat, int) and 1 <= csat <= 5):
-        raise ActionError("CSAT is a whole number from 1 to 5.", code="csat")
+        raise ActionError(_("CSAT is a whole number from 1 to 5."), code="csat")
     locked = _lock(session)
     if locked.status != Status.FINISHED:
         raise ActionConflict(
-            f"A CSAT answer belongs to a finished session; this one is {locked.status}.", code="not_finished"
+            _("A CSAT answer belongs to a finished session; this one is %(status)s.") % {"status": _status(locked)},
+            code="not_finished",
         )
     if locked.csat == csat:
         return locked

@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Avg, Count, F, Q, QuerySet
 from django.db.models.functions import TruncDate, TruncWeek
+from django.utils.translation import gettext as _
 
 from accounts.models import Company, Membership, User
 from evaluations.grading import INSUFFICIENT, LETTERS
@@ -100,11 +101,11 @@ def period_for(
     today = (now or datetime.now(tz=tz)).astimezone(tz).date()
     if key == "custom":
         if first is None or last is None:
-            raise PeriodError("A custom period needs a first and a last day.")
+            raise PeriodError(_("A custom period needs a first and a last day."))
         if last < first:
-            raise PeriodError("The last day comes before the first.")
+            raise PeriodError(_("The last day comes before the first."))
         if (last - first).days + 1 > MAX_CUSTOM_DAYS:
-            raise PeriodError(f"A period is at most {MAX_CUSTOM_DAYS} days long.")
+            raise PeriodError(_("A period is at most %(days)s days long.") % {"days": MAX_CUSTOM_DAYS})
         return Period(first, last, tz, "custom")
     days = int(key) if key and key.isdigit() and int(key) in PERIOD_CHOICES else 30
     return Period(today - timedelta(days=days - 1), today, tz, str(days))

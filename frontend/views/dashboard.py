@@ -54,11 +54,12 @@ def trend_charts(points: list[analytics.TrendPoint], period: analytics.Period) -
 
 
 def calibration_chart(calibration: analytics.Calibration) -> Any:
+    median = _("median")  # outside the f-string: xgettext does not look inside f-strings
     return charts.score_by_csat(
         calibration.points,
         title=_("Our score by the customer's CSAT answer"),
         description=", ".join(
-            f"CSAT {g.csat}: {g.sessions} ({_('median')} {g.median if g.median is not None else '-'})"
+            f"CSAT {g.csat}: {g.sessions} ({median} {g.median if g.median is not None else '-'})"
             for g in calibration.groups
         ),
     )

@@ -144,7 +144,7 @@ def live_session(request: HttpRequest) -> HttpResponse:
     """
     tenant = tenant_for_request(request)
     if tenant is None:
-        messages.error(request, "Join a company before running evaluations.")
+        messages.error(request, _("Join a company before running evaluations."))
         return redirect("home")
     max_fps = settings.EVALUATIONS_LIVE_MAX_FPS
     context = {

@@ -21,20 +21,23 @@ from accounts.models import Company, User
 from tests.frontend.conftest import finished, page_client
 
 CATALOGUE = Path(settings.BASE_DIR) / "locale" / "es" / "LC_MESSAGES"
-PLACEHOLDER = re.compile(r"%(?:\([A-Za-z_][A-Za-z0-9_]*\))?[sdif]|%%")
+# Python's %-placeholders, and the {name} ones that our scripts fill in (live.js).
+PLACEHOLDER = re.compile(r"%(?:\([A-Za-z_][A-Za-z0-9_]*\))?[sdif]|%%|\{[a-z_]+\}")
 TAG = re.compile(r"</?[a-zA-Z][^>]*>")
 
 
 @dataclass
 class Entry:
     line: int
+    msgctxt: str | None = None
     msgid: str = ""
     msgid_plural: str | None = None
     msgstr: dict[int, str] = field(default_factory=dict)
     flags: set[str] = field(default_factory=set)
 
     def __str__(self) -> str:
-        return f"django.po:{self.line} {self.msgid!r}"
+        context = f" ({self.msgctxt})" if self.msgctxt is not None else ""
+        return f"django.po:{self.line} {self.msgid!r}{context}"
 
     def sources(self) -> list[str]:
         return [self.msgid] if self.msgid_plural is None else [self.msgid, self.msgid_plural]
@@ -78,10 +81,12 @@ def parse_po(path: Path) -> tuple[dict[str, str], list[Entry]]:
             index = int(keyword[7:-1]) if keyword != "msgstr" else 0
             current.msgstr[index], target = value, ("msgstr", index)
         elif keyword == "msgctxt":
-            raise AssertionError(f"django.po:{number}: contexts are not expected; extend the parser")
+            current.msgctxt, target = value, ("msgctxt", 0)
         else:
             assert keyword == "" and target is not None, f"django.po:{number}: {raw}"
-            if target[0] == "msgid":
+            if target[0] == "msgctxt":
+                current.msgctxt = (current.msgctxt or "") + value
+            elif target[0] == "msgid":
                 current.msgid += value
             elif target[0] == "msgid_plural":
                 current.msgid_plural = (current.msgid_plural or "") + value
@@ -132,9 +137,17 @@ def test_the_compiled_catalogue_matches_the_po(catalogue: tuple[dict[str, str], 
     stale = []
     for e in entries:
         if e.msgid_plural is None:
-            if compiled.gettext(e.msgid) != e.msgstr[0]:
-                stale.append(str(e))
-        elif [compiled.ngettext(e.msgid, e.msgid_plural, n) for n in (1, 2)] != [e.msgstr[0], e.msgstr[1]]:
+            got = [
+                compiled.gettext(e.msgid) if e.msgctxt is None else compiled.pgettext(e.msgctxt, e.msgid),
+            ]
+        else:
+            got = [
+                compiled.ngettext(e.msgid, e.msgid_plural, n)
+                if e.msgctxt is None
+                else compiled.npgettext(e.msgctxt, e.msgid, e.msgid_plural, n)
+                for n in (1, 2)
+            ]
+        if got != [e.msgstr[i] for i in range(len(got))]:
             stale.append(str(e))
     assert stale == [], "run `make messages` (or manage.py compilemessages) and commit django.mo"
 
@@ -265,3 +278,25 @@ def test_an_english_browser_still_gets_english(db: None) -> None:
     assert '<html lang="en">' in html
     assert "What is measured" in html
     assert "Qué se mide" not in html
+
+
+def test_the_live_page_and_its_script_words_are_in_spanish(bob: User) -> None:
+    bob.language = "es"
+    bob.save(update_fields=["language"])
+    response = page_client(bob).get("/live/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    _spanish(
+        html,
+        ["Antes de encender la cámara", "Fotogramas por segundo", "Encender la cámara y empezar", "Pausar"],
+        ["Before the camera starts", "Frames per second", "Start camera and session", "Pause"],
+    )
+    # live.js reads its words from #live-text.
+    assert 'data-connection-lost="Se ha perdido la conexión con el servidor' in html
+    assert 'data-confidence="confianza {percent}%"' in html
+
+
+def test_a_refused_action_is_explained_in_spanish(spanish_owner: User, company_a: Company, bob: User) -> None:
+    session = finished(company_a, bob, "B", 70.0)
+    response = page_client(spanish_owner).post(f"/app/sessions/{session.public_id}/cancel/", follow=True)
+    assert "No se puede cancelar una sesión finalizada." in response.content.decode()

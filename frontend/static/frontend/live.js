@@ -11,6 +11,10 @@
   const $ = (id) => document.getElementById(id);
   const config = JSON.parse($("live-config").textContent);
   const csrfToken = document.querySelector('meta[name="csrf-token"]').content;
+  // Words come translated from the page (data-* of #live-text); "{name}" is filled in here.
+  const words = $("live-text").dataset;
+  const say = (key, values = {}) =>
+    Object.entries(values).reduce((text, [name, value]) => text.replace(`{${name}}`, value), words[key] || key);
   const EMOTIONS = ["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"];
   const CAPTURE_WIDTH = 640;
   const JPEG_QUALITY = 0.8;
@@ -37,7 +41,7 @@
       const parts = Object.entries(body).map(([field, errors]) => `${field}: ${[].concat(errors).join(" ")}`);
       if (parts.length) return parts.join("; ");
     }
-    return `The server answered ${status}.`;
+    return say("serverAnswered", { status });
   }
 
   async function api(path, body) {
@@ -66,11 +70,11 @@
     const letter = grade.letter || (grade.outcome === "insufficient_evidence" ? "?" : "–");
     $("grade-letter").textContent = letter;
     const parts = [];
-    if (grade.score !== null && grade.score !== undefined) parts.push(`score ${Number(grade.score).toFixed(0)}/100`);
+    if (grade.score !== null && grade.score !== undefined) parts.push(say("score", { score: Number(grade.score).toFixed(0) }));
     if (grade.confidence !== null && grade.confidence !== undefined) {
-      parts.push(`confidence ${(Number(grade.confidence) * 100).toFixed(0)}%`);
+      parts.push(say("confidence", { percent: (Number(grade.confidence) * 100).toFixed(0) }));
     }
-    if (grade.outcome === "insufficient_evidence") parts.push("not enough usable frames yet");
+    if (grade.outcome === "insufficient_evidence") parts.push(say("notEnough"));
     $("grade-detail").textContent = parts.join(" · ");
   }
 
@@ -81,7 +85,7 @@
         const share = face ? face.emotions[emotion] : 0;
         const row = document.createElement("tr");
         const name = document.createElement("td");
-        name.textContent = emotion;
+        name.textContent = say(emotion);
         if (face && face.dominant === emotion) name.style.fontWeight = "700";
         const barCell = document.createElement("td");
         barCell.style.width = "60%";
@@ -110,12 +114,12 @@
       context.strokeStyle = face.primary ? "#4ade80" : "#facc15";
       context.strokeRect(x, y, w, h);
       context.fillStyle = context.strokeStyle;
-      context.fillText(`${face.dominant} ${Math.round(face.emotions[face.dominant] * 100)}%`, x, Math.max(14, y - 6));
+      context.fillText(`${say(face.dominant)} ${Math.round(face.emotions[face.dominant] * 100)}%`, x, Math.max(14, y - 6));
     }
   }
 
   function setStatus(status) {
-    $("status").textContent = status;
+    $("status").textContent = say(status);
     recording = status === "open";
     $("pause").hidden = status !== "open";
     $("resume").hidden = status !== "paused";
@@ -129,7 +133,7 @@
       case "session.hello":
         reconnects = 0;
         if (!message.can_send_frames) {
-          showError("You can watch this session but not send frames to it.");
+          showError(say("watchOnly"));
           return;
         }
         setStatus(message.status);
@@ -160,9 +164,9 @@
   }
 
   const CLOSE_REASONS = {
-    4401: "You are signed out: sign in again.",
-    4403: "Your role may not send frames to this session.",
-    4404: "This session is not available to you.",
+    4401: say("signedOut"),
+    4403: say("roleRefused"),
+    4404: say("notAvailable"),
   };
 
   // A dropped connection (network, server restart) is retried with growing pauses; frame numbers
@@ -181,10 +185,10 @@
       if (CLOSE_REASONS[event.code]) {
         showError(CLOSE_REASONS[event.code]);
       } else if (reconnects < RECONNECT_DELAYS_MS.length) {
-        $("status").textContent = "reconnecting…";
+        $("status").textContent = say("reconnecting");
         window.setTimeout(openSocket, RECONNECT_DELAYS_MS[reconnects++]);
       } else {
-        showError("The connection to the server is lost; results so far are saved. Reload the page to go on.");
+        showError(say("connectionLost"));
       }
     });
   }
@@ -241,7 +245,7 @@
     event.preventDefault();
     showError("");
     if (!$("consent").checked) {
-      showError("Confirm that the customer has seen the notice first.");
+      showError(say("confirmNotice"));
       return;
     }
     $("start").disabled = true;
@@ -253,7 +257,7 @@
       });
     } catch (error) {
       $("start").disabled = false;
-      showError(`The camera could not start (${error.name}): allow camera access for this site and try again.`);
+      showError(say("cameraFailed", { error: error.name }));
       return;
     }
     try {
@@ -265,14 +269,14 @@
     } catch (error) {
       releaseCamera();
       $("start").disabled = false;
-      showError(`The session could not start: ${error.message}`);
+      showError(say("startFailed", { error: error.message }));
       return;
     }
     $("video").srcObject = stream;
     $("camera-indicator").hidden = false;
     $("notice-card").hidden = true;
     $("live-card").hidden = false;
-    $("session-ref").textContent = `Session ${session.id}`;
+    $("session-ref").textContent = say("session", { id: session.id });
     showEmotions(null);
     openSocket();
   }

@@ -21,7 +21,8 @@
       }
       if (message.type === "video.progress") {
         if (field("progress") && message.progress !== null) field("progress").value = message.progress;
-        if (field("video_status")) field("video_status").textContent = message.video_status;
+        const shown = field("video_status");  // its data-* hold the statuses' names in the page's language
+        if (shown) shown.textContent = shown.dataset[message.video_status] || message.video_status;
         if (message.video_status === "failed") location.reload();
       }
       if (message.type === "session.status" && message.status !== "open") location.reload();
