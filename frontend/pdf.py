@@ -71,9 +71,25 @@ def _fetcher() -> Any:
     return StaticOnlyFetcher()
 
 
+def _import_weasyprint() -> None:
+    """Import WeasyPrint (here, not at start-up: Pango loads with the first report), undoing the
+    one process-wide setting it changes.
+
+    ``weasyprint.images`` sets ``PIL.ImageFile.LOAD_TRUNCATED_IMAGES = True`` on import: after the
+    first report, Pillow would silently pad truncated uploads in this whole process instead of
+    letting ``inference.decode`` refuse them. Reports only draw our own SVG and static files, so
+    Pillow's strict default is put back.
+    """
+    import weasyprint  # noqa: F401
+    from PIL import ImageFile
+
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
+
+
 def render_pdf(template: str, context: dict[str, Any], request: HttpRequest) -> bytes:
     """Render ``template`` in the request's active language and time zone and return the PDF."""
-    from weasyprint import HTML  # here, not at start-up: Pango loads with the first report
+    _import_weasyprint()
+    from weasyprint import HTML
 
     html = render_to_string(template, context, request=request)
     pdf: bytes = HTML(string=html, base_url=BASE_URL, url_fetcher=_fetcher()).write_pdf()

@@ -294,3 +294,14 @@ def test_the_pdf_renderer_serves_only_our_static_files() -> None:
     ):
         with pytest.raises(pdf.RefusedURL):
             pdf.static_file(url)
+
+
+def test_rendering_a_pdf_leaves_truncated_uploads_refused(
+    alice_page: Client, history: dict[str, Any], face_jpeg: bytes
+) -> None:
+    from inference.decode import decode_bytes
+    from inference.errors import CorruptImage
+
+    assert alice_page.get(reverse("portal-period-report-pdf")).status_code == 200  # WeasyPrint is loaded
+    with pytest.raises(CorruptImage, match="truncated"):
+        decode_bytes(face_jpeg[: len(face_jpeg) // 2])
