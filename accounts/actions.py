@@ -16,6 +16,7 @@ from django.utils.translation import gettext as _
 
 from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
 from accounts.models import (
+    DEFAULT_CONSENT_NOTICE,
     Actor,
     ApiToken,
     AuditEvent,
@@ -79,11 +80,14 @@ def _unique_slug(name: str) -> str:
 
 @transaction.atomic
 def create_company(*, name: str, owner: User) -> Company:
-    """Create a company with ``owner`` as its first owner (used by signup and seeding)."""
+    """Create a company with ``owner`` as its first owner (used by signup and seeding).
+
+    The camera notice starts in the active language (the person signing up), for their customers.
+    """
     name = name.strip()
     if not name:
         raise ActionError(_("A company needs a name."), code="name")
-    company = Company.objects.create(name=name, slug=_unique_slug(name))
+    company = Company.objects.create(name=name, slug=_unique_slug(name), consent_notice=_(DEFAULT_CONSENT_NOTICE))
     membership = Membership.objects.create(company=company, user=owner, role=Role.OWNER)
     actor = Actor(user=owner)
     audit(actor, company, "company.created", company, {"name": name})

@@ -20,10 +20,13 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import gettext_noop
 
 from accounts.managers import AuditEventManager, CompanyScopedManager, MembershipManager, UnscopedAuditEventManager
 
-DEFAULT_CONSENT_NOTICE = (
+# English in the database default; a company created through signup gets it in its creator's
+# language (accounts.actions.create_company), since agents read it to the company's customers.
+DEFAULT_CONSENT_NOTICE = gettext_noop(
     "This conversation may be recorded by camera so that MoodSaaS can estimate facial expressions "
     "and grade the quality of service. Video frames are analysed automatically and are not stored "
     "unless the company has enabled frame storage. You may decline and ask for the camera to be "

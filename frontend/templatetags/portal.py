@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 from django import template
+from django.utils.formats import number_format
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.translation import gettext as _
@@ -15,10 +17,10 @@ register = template.Library()
 
 @register.filter
 def pct(value: float | None) -> str:
-    """0.1234 -> "12.3" (no sign), an en dash for None."""
+    """0.1234 -> "12.3" ("12,3" in Spanish; no sign), an en dash for None."""
     if value is None:
         return "\u2013"
-    return f"{100 * value:.1f}".rstrip("0").rstrip(".")
+    return str(number_format(Decimal(f"{100 * value:.1f}".rstrip("0").rstrip("."))))
 
 
 @register.filter
@@ -41,6 +43,7 @@ def change_badge(value: float | None, kind: str, inverse: bool = False) -> SafeS
     good = (shown > 0) != inverse
     unit = {"count": "", "points": " " + _("pts"), "share": " " + _("pp")}[kind]
     number = f"{shown:+.0f}" if kind == "count" else f"{shown:+.1f}"
+    number = number[0] + str(number_format(Decimal(number[1:])))  # the reader's decimal mark
     return format_html(
         '<span class="delta {}">{}{} <span class="hint">{}</span></span>',
         "good" if good else "bad",

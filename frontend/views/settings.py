@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django import forms
@@ -25,6 +26,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.formats import number_format
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -735,7 +737,7 @@ def metadata_summary(action: str, metadata: Mapping[str, Any]) -> str:
         grade = metadata.get("grade") or ""
         shown = _("insufficient evidence") if grade == grading.INSUFFICIENT else grade
         score = metadata.get("score")
-        scored = "" if score is None else _(", score %(score)s") % {"score": f"{score:.1f}"}
+        scored = "" if score is None else _(", score %(score)s") % {"score": number_format(Decimal(f"{score:.1f}"))}
         return f"{shown}{scored}; {_frames(metadata)}"
     if action in ("session.paused", "session.cancelled"):
         return _frames(metadata)

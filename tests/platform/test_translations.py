@@ -10,13 +10,16 @@ import ast
 import gettext
 import re
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 from django.test import Client
+from django.utils import translation
 
+from accounts import actions
 from accounts.models import Company, User
 from tests.frontend.conftest import finished, page_client
 
@@ -102,6 +105,13 @@ def parse_po(path: Path) -> tuple[dict[str, str], list[Entry]]:
         for name, _, value in (line.partition(":") for line in header_entry.msgstr[0].splitlines())
     )
     return header, entries
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards() -> Iterator[None]:
+    """Requests here activate Spanish in this thread; later tests expect the default again."""
+    yield
+    translation.activate(settings.LANGUAGE_CODE)
 
 
 @pytest.fixture(scope="module")
@@ -300,3 +310,13 @@ def test_a_refused_action_is_explained_in_spanish(spanish_owner: User, company_a
     session = finished(company_a, bob, "B", 70.0)
     response = page_client(spanish_owner).post(f"/app/sessions/{session.public_id}/cancel/", follow=True)
     assert "No se puede cancelar una sesión finalizada." in response.content.decode()
+
+
+def test_a_company_created_in_spanish_starts_with_a_spanish_camera_notice(db: None) -> None:
+    user = User.objects.create_user("ana@es.test", "x")
+    with translation.override("es"):
+        company = actions.create_company(name="Soporte Iberia", owner=user)
+    assert company.consent_notice.startswith("Esta conversación puede grabarse con la cámara")
+    with translation.override("en"):
+        english = actions.create_company(name="Support UK", owner=user)
+    assert english.consent_notice.startswith("This conversation may be recorded by camera")
