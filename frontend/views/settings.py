@@ -46,7 +46,7 @@ from accounts.models import (
 )
 from accounts.tenancy import Tenant
 from evaluations import analytics, grading
-from evaluations.models import RubricVersion
+from evaluations.models import Channel, RubricVersion
 from evaluations.preview import PREVIEW_SESSIONS, preview_rubric
 from frontend.portal import EMOTION_LABELS, portal_page, query_without
 
@@ -728,7 +728,9 @@ def metadata_summary(action: str, metadata: Mapping[str, Any]) -> str:
         subject = f"{metadata['email']}: " if "email" in metadata else ""
         return f"{subject}{_short(metadata.get('from'))} → {_short(metadata.get('to'))}"
     if action == "session.started":
-        parts = [str(metadata.get("agent", "")), str(metadata.get("channel", ""))]
+        channel = str(metadata.get("channel", ""))
+        shown = str(Channel(channel).label) if channel in Channel.values else channel  # the reader's language
+        parts = [str(metadata.get("agent", "")), shown]
         parts.append(_("rubric v%(version)s") % {"version": metadata.get("rubric_version", "?")})
         if metadata.get("channel") == "live":
             parts.append(_("camera notice shown") if metadata.get("notice_shown") else _("camera notice not confirmed"))
