@@ -28,6 +28,7 @@ from accounts.models import (
     User,
     hash_secret,
 )
+from accounts.realtime import access_changed_on_commit, member_group, token_group
 
 log = logging.getLogger(__name__)
 
@@ -295,6 +296,8 @@ def change_member_role(*, actor: Actor, membership: Membership, role: Role) -> M
     locked.role = role
     locked.save(update_fields=["role"])
     audit(actor, company, "member.role_changed", locked, {"from": previous, "to": role, "email": locked.user.email})
+    # Open sockets re-check what the new role allows (a demoted admin loses the dashboard).
+    access_changed_on_commit(member_group(company.public_id, locked.user_id), "role_changed")
     return locked
 
 
@@ -310,6 +313,7 @@ def remove_member(*, actor: Actor, membership: Membership) -> None:
         if len(owners) == 1:
             raise ActionConflict(_("The last owner cannot be removed."), code="last_owner")
     audit(actor, company, "member.removed", locked, {"email": locked.user.email, "role": locked.role})
+    access_changed_on_commit(member_group(company.public_id, locked.user_id), "member_removed")
     locked.delete()
 
 
@@ -345,6 +349,7 @@ def revoke_api_token(*, actor: Actor, token: ApiToken) -> ApiToken:
     locked.revoked_at = timezone.now()
     locked.save(update_fields=["revoked_at"])
     audit(actor, locked.company, "api_token.revoked", locked, {"name": locked.name})
+    access_changed_on_commit(token_group(locked.public_id), "token_revoked")
     return locked
 
 

@@ -22,10 +22,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from importlib import import_module
 from typing import Any, ClassVar, TypeVar
 
+from django.conf import settings
+from django.contrib.auth import HASH_SESSION_KEY, SESSION_KEY
 from django.db import models
 from django.http import HttpRequest
+from django.utils.crypto import constant_time_compare
 from rest_framework import exceptions, permissions, viewsets
 from rest_framework.generics import get_object_or_404
 from rest_framework.request import Request
@@ -43,6 +47,7 @@ __all__ = [
     "TenancyError",
     "Tenant",
     "activate_company",
+    "refresh_tenant",
     "session_memberships",
     "tenant_for_request",
 ]
@@ -117,6 +122,46 @@ def session_memberships(request: HttpRequest) -> list[Membership]:
     tenant_for_request(request)
     memberships: list[Membership] = getattr(request, "_moodsaas_memberships", [])
     return memberships
+
+
+def refresh_tenant(tenant: Tenant, session_key: str | None = None) -> Tenant | None:
+    """Re-read what authorised ``tenant`` long ago (an open websocket): None once it no longer holds.
+
+    None when the API token was revoked, the person was removed from the company or deactivated,
+    or (``session_key`` of a browser socket) the Django session ended: signed out, expired, or
+    the password changed since. Otherwise the same company with the role held now.
+    """
+    if tenant.token is not None:
+        token = ApiToken.objects.for_company(tenant.company).filter(pk=tenant.token.pk, revoked_at=None).first()
+        if token is None:
+            return None
+        return Tenant(company=tenant.company, role=_TOKEN_ROLE[TokenScope(token.scope)], token=token)
+    if tenant.user is None:
+        return None
+    membership = (
+        Membership.objects.for_company(tenant.company)
+        .select_related("user")
+        .filter(user_id=tenant.user.pk, user__is_active=True)
+        .first()
+    )
+    if membership is None or (session_key is not None and not _signed_in(session_key, membership.user)):
+        return None
+    return Tenant(company=tenant.company, role=membership.role_enum, user=membership.user, membership=membership)
+
+
+def _signed_in(session_key: str, user: User) -> bool:
+    """Whether the session ``session_key`` still signs ``user`` in (what ``auth.get_user`` checks)."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    data = store.load()  # empty once the session is gone or expired
+    if str(data.get(SESSION_KEY)) != str(user.pk):
+        return False
+    stored_hash = data.get(HASH_SESSION_KEY) or ""
+    # Sessions signed with a fallback key stay valid, as in auth.get_user (the method is Django's own).
+    hashes = [user.get_session_auth_hash()] + [
+        user._get_session_auth_hash(secret=secret)  # type: ignore[attr-defined]
+        for secret in settings.SECRET_KEY_FALLBACKS
+    ]
+    return any(constant_time_compare(stored_hash, candidate) for candidate in hashes)
 
 
 def activate_company(request: HttpRequest | Request, membership: Membership) -> None:

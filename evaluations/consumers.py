@@ -9,10 +9,18 @@ the handshake (API clients). Like every Channels socket behind ``AllowedHostsOri
 the handshake needs an ``Origin`` header naming an allowed host. Failures close the socket with
 4401 (not authenticated), 4403 (role) or 4404 (no such session in your company, including
 another company's session).
+
+Authorisation holds for the whole life of a socket (``GuardedConsumer``): revoking the token,
+removing the member or changing their role closes their open sockets at once (4401 when the
+credential is gone, 4403 when the role no longer allows the socket), and every socket re-checks
+on its own every ``ACCOUNTS_SOCKET_RECHECK_SECONDS`` in case that message was lost. Signing out
+(or a password change) ends a browser's sockets at that re-check.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -33,9 +41,10 @@ from rest_framework.request import Request
 
 from accounts.authentication import ApiTokenAuthentication
 from accounts.models import Role
-from accounts.tenancy import Tenant, tenant_for_request
+from accounts.realtime import access_group
+from accounts.tenancy import Tenant, refresh_tenant, tenant_for_request
 from evaluations import protocol, queue, recording
-from evaluations.models import Channel, Status
+from evaluations.models import Channel, EvaluationSession, Status
 from evaluations.protocol import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
 from evaluations.realtime import InFlight, RateLimiter
 from evaluations.selectors import visible_sessions
@@ -74,6 +83,86 @@ def tenant_for_scope(scope: dict[str, Any]) -> Tenant | None:
     return tenant_for_request(request)
 
 
+class GuardedConsumer(AsyncWebsocketConsumer):
+    """A socket whose authorisation is checked for its whole life, not only at the handshake.
+
+    After the handshake a subclass calls :meth:`guard` with its tenant. From then on:
+
+    1. The socket is in the tenant's access group (``accounts.realtime``): an action that
+       revokes the token, removes the member or changes their role sends ``access.changed``
+       there on commit, and the socket re-checks at once.
+    2. A watcher re-checks every ``ACCOUNTS_SOCKET_RECHECK_SECONDS`` anyway, the backstop for a
+       message lost in a channel-layer outage (and what notices a browser signing out).
+    3. A re-check reads the token or membership (and the browser's session) again. Gone: close
+       with 4401. Still there: :meth:`still_allowed` (per subclass) may answer 4403 or 4404.
+       Either way :meth:`revoke` leaves every group first, so nothing more is delivered, and
+       ``self.revoked`` makes the handlers ignore whatever the client still sends.
+    """
+
+    tenant: Tenant | None = None
+    revoked: bool = False
+    _access_group: str | None = None
+    _watcher: asyncio.Task[None] | None = None
+
+    async def guard(self, tenant: Tenant) -> None:
+        self.tenant = tenant
+        self._access_group = access_group(tenant)
+        await self.channel_layer.group_add(self._access_group, self.channel_name)
+        self._watcher = asyncio.create_task(self._watch())
+
+    async def unguard(self) -> None:
+        if self._watcher is not None and self._watcher is not asyncio.current_task():
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        self._watcher = None
+        if self._access_group is not None:
+            await self.channel_layer.group_discard(self._access_group, self.channel_name)
+            self._access_group = None
+
+    async def _watch(self) -> None:
+        while True:
+            await asyncio.sleep(settings.ACCOUNTS_SOCKET_RECHECK_SECONDS)
+            try:
+                await self.recheck()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a database or Redis hiccup: keep the socket, try again next time
+                log.exception("could not re-check the access of socket %s", self.channel_name)
+
+    async def access_changed(self, event: dict[str, Any]) -> None:
+        """Channel-layer handler of ``access.changed``: a trigger, the database is the verdict."""
+        await self.recheck()
+
+    async def recheck(self) -> None:
+        if self.tenant is None or self.revoked:
+            return
+        session = self.scope.get("session") if self.tenant.token is None else None
+        session_key = getattr(session, "session_key", None) if session is not None else None
+        if self.tenant.token is None and session_key is None:
+            fresh = None  # a browser socket whose session is gone
+        else:
+            fresh = await database_sync_to_async(refresh_tenant)(self.tenant, session_key)
+        code = CLOSE_UNAUTHENTICATED if fresh is None else await self.still_allowed(fresh)
+        if self.revoked:  # another re-check got there first
+            return
+        if code is None:
+            self.tenant = fresh
+            return
+        self.revoked = True
+        log.info("closing socket %s: access re-checked, close code %s", self.channel_name, code)
+        await self.revoke(code)
+
+    async def still_allowed(self, tenant: Tenant) -> int | None:
+        """Return a close code if ``tenant`` (as it is now) may no longer use this socket."""
+        return None
+
+    async def revoke(self, code: int) -> None:
+        """Leave every group, then close with ``code``. Subclasses leave their own groups first."""
+        await self.unguard()
+        await self.close(code=code)
+
+
 @dataclass
 class _Target:
     pk: int
@@ -82,6 +171,11 @@ class _Target:
     channel: str
     status: str
     can_send: bool
+
+
+def _session_exists(tenant: Tenant, pk: int) -> bool:
+    """Whether the session is still there at all (deleted: 4404; hidden from the role now: 4403)."""
+    return EvaluationSession.objects.for_company(tenant.company).filter(pk=pk).exists()
 
 
 def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
@@ -105,7 +199,7 @@ def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
     )
 
 
-class SessionConsumer(AsyncWebsocketConsumer):
+class SessionConsumer(GuardedConsumer):
     """One live session: receives frames, forwards results and status changes."""
 
     target: _Target | None = None
@@ -129,6 +223,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
             return
         self.group = protocol.session_group(self.target.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.guard(tenant)
         await self._send(
             protocol.session_hello(
                 session_public_id=self.target.public_id,
@@ -145,13 +240,29 @@ class SessionConsumer(AsyncWebsocketConsumer):
         )
 
     async def disconnect(self, code: int) -> None:
-        if self.target is None:
+        if self.target is None or self.revoked:  # a revoked socket already left and flushed
             return
+        await self.unguard()
         await self.channel_layer.group_discard(self.group, self.channel_name)
         await self._flush()
 
+    async def still_allowed(self, tenant: Tenant) -> int | None:
+        assert self.target is not None
+        target = await database_sync_to_async(_find_session)(tenant, self.target.public_id)
+        if target is None:
+            gone = not await database_sync_to_async(_session_exists)(tenant, self.target.pk)
+            return CLOSE_NOT_FOUND if gone else CLOSE_FORBIDDEN
+        self.target.can_send = target.can_send
+        return None
+
+    async def revoke(self, code: int) -> None:
+        assert self.target is not None
+        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self._flush()
+        await super().revoke(code)
+
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
-        if self.target is None:
+        if self.target is None or self.revoked:
             return
         if bytes_data is None:
             await self._command(text_data or "")
@@ -258,6 +369,8 @@ class SessionConsumer(AsyncWebsocketConsumer):
         )
 
     async def session_event(self, event: dict[str, Any]) -> None:
+        if self.revoked:
+            return
         payload = event["payload"]
         if payload.get("type") == "session.status" and self.target is not None:
             self.target.status = payload["status"]
@@ -267,7 +380,7 @@ class SessionConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))
 
 
-class DashboardConsumer(AsyncWebsocketConsumer):
+class DashboardConsumer(GuardedConsumer):
     """Every session event of the caller's company (admins, owners and API tokens)."""
 
     group: str | None = None
@@ -278,19 +391,38 @@ class DashboardConsumer(AsyncWebsocketConsumer):
         if tenant is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if tenant.token is None and not tenant.role.at_least(Role.ADMIN):
+        if await self.still_allowed(tenant) is not None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
         self.group = protocol.company_group(tenant.company.public_id)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.guard(tenant)
         await self.send(text_data=json.dumps(protocol.dashboard_hello(tenant.company.public_id)))
 
-    async def disconnect(self, code: int) -> None:
+    async def still_allowed(self, tenant: Tenant) -> int | None:
+        if tenant.token is None and not tenant.role.at_least(Role.ADMIN):
+            return CLOSE_FORBIDDEN
+        return None
+
+    async def _leave(self) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def revoke(self, code: int) -> None:
+        await self._leave()
+        await super().revoke(code)
+
+    async def disconnect(self, code: int) -> None:
+        await self._leave()
+        await self.unguard()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.revoked:
+            return
         await self.send(text_data=json.dumps(protocol.error("read_only", "The dashboard is read-only.")))
 
     async def session_event(self, event: dict[str, Any]) -> None:
+        if self.revoked:
+            return
         await self.send(text_data=json.dumps(event["payload"], separators=(",", ":")))

@@ -1,78 +1,25 @@
-"""Realtime plumbing: pushing to channel-layer groups from sync code, and frames in flight.
+"""Realtime plumbing: frames in flight, and pushing to channel-layer groups.
 
-Two concerns that both sit between the websocket consumer and the Celery worker:
-
-- ``push``: send a message to channel-layer groups from synchronous code (actions' on_commit
-  hooks in workers and request threads).
+- ``push`` (from ``accounts.realtime``, its one home, re-exported here): send a message to
+  channel-layer groups from synchronous code (actions' on_commit hooks in workers and request
+  threads).
 - ``InFlight``: the per-session bound on frames queued for inference.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 import time
 import uuid
 import weakref
-from collections.abc import Coroutine, Iterable
 from typing import Any
 
-from asgiref.sync import async_to_sync
-from channels.layers import get_channel_layer
 from django.conf import settings
 
-log = logging.getLogger(__name__)
+from accounts.realtime import push
 
-_loop: asyncio.AbstractEventLoop | None = None
-_loop_lock = threading.Lock()
-
-
-def _uses_redis_layer() -> bool:
-    backend = settings.CHANNEL_LAYERS.get("default", {}).get("BACKEND", "")
-    return "channels_redis" in str(backend)
-
-
-def _background_loop() -> asyncio.AbstractEventLoop:
-    """One event loop per process in a daemon thread, so the Redis layer keeps its connections.
-
-    ``async_to_sync`` outside an event loop runs each call in a fresh loop, and channels-redis
-    keys its connection pool by loop: every push would open (and leak) new Redis connections.
-    """
-    global _loop
-    if _loop is None:
-        with _loop_lock:
-            if _loop is None:
-                loop = asyncio.new_event_loop()
-                threading.Thread(target=loop.run_forever, name="evaluations-push", daemon=True).start()
-                _loop = loop
-    return _loop
-
-
-def _run(coroutine: Coroutine[Any, Any, None]) -> None:
-    future = asyncio.run_coroutine_threadsafe(coroutine, _background_loop())
-    future.result(timeout=5)
-
-
-async def _send_all(groups: Iterable[str], message: dict[str, Any]) -> None:
-    layer = get_channel_layer()
-    if layer is None:
-        return
-    for group in groups:
-        await layer.group_send(group, message)
-
-
-def push(groups: Iterable[str], message: dict[str, Any]) -> None:
-    """Send ``message`` to every group in ``groups``; log, never raise (results are already stored)."""
-    groups = list(groups)
-    try:
-        if _uses_redis_layer():
-            _run(_send_all(groups, message))
-        else:
-            # The in-memory layer lives in this process's event loop (embedded mode, tests).
-            async_to_sync(_send_all)(groups, message)
-    except Exception:  # a push is best effort: the data is committed and readable through the API
-        log.exception("could not push %s to %s", message.get("type"), groups)
+__all__ = ["InFlight", "RateLimiter", "push"]
 
 
 class InFlight:

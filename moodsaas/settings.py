@@ -172,6 +172,9 @@ ACCOUNT_EMAIL_SUBJECT_PREFIX = "[MoodSaaS] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if _HTTPS else "http"
 
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1, maximum=90)
+# Open websockets re-check their token or membership this often: the backstop for a lost "access
+# changed" message (accounts.realtime); revoking, removing or demoting closes them at once.
+ACCOUNTS_SOCKET_RECHECK_SECONDS = env_int("ACCOUNTS_SOCKET_RECHECK_SECONDS", 10, minimum=1, maximum=300)
 
 # --- E-mail: SMTP when EMAIL_HOST is set, otherwise printed to the console.
 EMAIL_HOST = env_str("EMAIL_HOST")

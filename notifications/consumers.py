@@ -2,7 +2,9 @@
 
 Authentication is the Django session (API tokens act for a company, not a person: 4403).
 The first message is ``notifications.hello`` with the unread count; ``notifications.protocol``
-lists the others. Text sent by the client is answered with an ``error``.
+lists the others. Text sent by the client is answered with an ``error``. Like the evaluation
+sockets, it closes with 4401 once the person is removed from the company or signs out
+(``evaluations.consumers.GuardedConsumer``).
 """
 
 from __future__ import annotations
@@ -11,14 +13,13 @@ import json
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncWebsocketConsumer
 
-from evaluations.consumers import tenant_for_scope
+from evaluations.consumers import GuardedConsumer, tenant_for_scope
 from evaluations.protocol import CLOSE_FORBIDDEN, CLOSE_UNAUTHENTICATED, error
 from notifications import protocol, selectors
 
 
-class NotificationConsumer(AsyncWebsocketConsumer):
+class NotificationConsumer(GuardedConsumer):
     group: str | None = None
 
     async def connect(self) -> None:
@@ -32,17 +33,31 @@ class NotificationConsumer(AsyncWebsocketConsumer):
             return
         self.group = protocol.user_group(tenant.company.public_id, tenant.user.pk)
         await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.guard(tenant)
         count = await database_sync_to_async(selectors.unread_count)(tenant.company.pk, tenant.user.pk)
         await self._send(protocol.hello(count))
 
-    async def disconnect(self, code: int) -> None:
+    async def _leave(self) -> None:
         if self.group is not None:
             await self.channel_layer.group_discard(self.group, self.channel_name)
+            self.group = None
+
+    async def revoke(self, code: int) -> None:
+        await self._leave()
+        await super().revoke(code)
+
+    async def disconnect(self, code: int) -> None:
+        await self._leave()
+        await self.unguard()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        if self.revoked:
+            return
         await self._send(error("read_only", "This socket only pushes alerts; mark them read in the portal."))
 
     async def notifications_event(self, event: dict[str, Any]) -> None:
+        if self.revoked:
+            return
         await self._send(event["payload"])
 
     async def _send(self, payload: dict[str, Any]) -> None:
