@@ -6,11 +6,13 @@ import logging
 import secrets
 from datetime import timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.mail import send_mail
+from django.core.mail import EmailMultiAlternatives
 from django.db import IntegrityError, transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 from django.utils.text import slugify
 from django.utils.translation import gettext as _
 
@@ -157,7 +159,8 @@ def invite_member(
         expires_at=now + timedelta(days=settings.INVITATION_TTL_DAYS),
     )
     audit(actor, company, "invitation.created", invitation, {"email": email, "role": role})
-    transaction.on_commit(lambda: send_invitation_email(invitation, secret, base_url))
+    language = translation.get_language() or settings.LANGUAGE_CODE
+    transaction.on_commit(lambda: send_invitation_email(invitation, secret, base_url, language=language))
     return invitation, secret
 
 
@@ -168,24 +171,32 @@ def invitation_url(secret: str) -> str:
     return reverse("invitation-accept", kwargs={"secret": secret})
 
 
-def send_invitation_email(invitation: Invitation, secret: str, base_url: str = "") -> None:
-    """E-mail the invitation link; failures are logged, the admin can still share the link."""
+def send_invitation_email(invitation: Invitation, secret: str, base_url: str = "", *, language: str = "") -> None:
+    """E-mail the invitation link, HTML and text, in ``language`` (the inviter's).
+
+    Failures are logged: the admin can still share the link. The expiry is shown in the
+    company's time zone.
+    """
     company = Company.objects.get(pk=invitation.company_id)
     if not base_url:
         host = settings.ALLOWED_HOSTS[0] if settings.ALLOWED_HOSTS else "127.0.0.1:8000"
         base_url = f"{settings.ACCOUNT_DEFAULT_HTTP_PROTOCOL}://{host}"
-    link = f"{base_url.rstrip('/')}{invitation_url(secret)}"
+    zone = ZoneInfo(company.time_zone or "UTC")
+    context = {
+        "company": company,
+        "invitation": invitation,
+        "inviter": invitation.invited_by,
+        "link": f"{base_url.rstrip('/')}{invitation_url(secret)}",
+        "time_zone": zone.key,
+    }
+    with translation.override(language or settings.LANGUAGE_CODE), timezone.override(zone):
+        subject = _("You are invited to join %(company)s on MoodSaaS") % {"company": company.name}
+        text = render_to_string("email/invitation.txt", context)
+        html = render_to_string("email/invitation.html", context)
+    message = EmailMultiAlternatives(subject=f"[MoodSaaS] {subject}", body=text, to=[invitation.email])
+    message.attach_alternative(html, "text/html")
     try:
-        send_mail(
-            subject=f"[MoodSaaS] You are invited to join {company.name}",
-            message=(
-                f"You have been invited to join {company.name} on MoodSaaS as {invitation.role}.\n\n"
-                f"Accept the invitation: {link}\n\n"
-                f"The link expires on {invitation.expires_at:%Y-%m-%d %H:%M} UTC and works once."
-            ),
-            from_email=None,
-            recipient_list=[invitation.email],
-        )
+        message.send()
     except OSError:
         log.exception("could not send invitation %s", invitation.public_id)
 
