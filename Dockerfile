@@ -27,6 +27,7 @@ COPY inference ./inference
 COPY frontend ./frontend
 COPY ml ./ml
 COPY modelversions ./modelversions
+COPY notifications ./notifications
 COPY manage.py ./
 RUN pip install . \
     && SECRET_KEY=collectstatic-only MOODSAAS_MODE=embedded python manage.py collectstatic --noinput \
