@@ -13,6 +13,7 @@ from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from accounts.actions import audit
 from accounts.exceptions import ActionError, ActionForbidden
@@ -35,9 +36,10 @@ PREFERENCE_FIELDS = ("session_results", "alerts", "digest", "in_app_alerts", "sc
 COMPANY_SETTING_FIELDS = ("negative_alert_seconds", "digest")
 
 
-def _require_role(actor: Actor, role: Role, what: str) -> None:
+def _require_role(actor: Actor, role: Role, refusal: str) -> None:
+    """``refusal`` is the whole sentence, translated: word order differs between languages."""
     if actor.role is not None and not actor.role.at_least(role):
-        raise ActionForbidden(f"Only an {role.label.lower()} or higher can {what}.", code="role")
+        raise ActionForbidden(refusal, code="role")
 
 
 def _locked_preference(company: Company, user: User) -> Preference:
@@ -51,14 +53,14 @@ def _locked_preference(company: Company, user: User) -> Preference:
 def update_preferences(*, actor: Actor, company: Company, changes: Mapping[str, Any]) -> Preference:
     """Change the acting person's own preferences in ``company`` (unknown fields are refused)."""
     if actor.user is None:
-        raise ActionForbidden("Preferences belong to a person; API tokens have none.", code="person")
+        raise ActionForbidden(gettext("Preferences belong to a person; API tokens have none."), code="person")
     unknown = set(changes) - set(PREFERENCE_FIELDS)
     if unknown:
         raise ActionError(f"Unknown preferences: {', '.join(sorted(unknown))}.", code="unknown")
     if changes.get("scope", Scope.OWN) not in Scope.values:
-        raise ActionError("Scope is “own” or “company”.", code="scope")
+        raise ActionError(gettext("Scope is “own” or “company”."), code="scope")
     if changes.get("scope") == Scope.COMPANY:
-        _require_role(actor, Role.ADMIN, "follow every session of the company")
+        _require_role(actor, Role.ADMIN, gettext("Only an admin or higher can follow every session of the company."))
     preference = _locked_preference(company, actor.user)
     before = {field: getattr(preference, field) for field in PREFERENCE_FIELDS}
     for field, value in changes.items():
@@ -87,7 +89,7 @@ def unsubscribe(*, company: Company, user: User, topic: str) -> Preference:
 @transaction.atomic
 def update_company_settings(*, actor: Actor, company: Company, changes: Mapping[str, Any]) -> CompanySettings:
     """Change the company's alert threshold or digest frequency (admins and owners)."""
-    _require_role(actor, Role.ADMIN, "change notification settings")
+    _require_role(actor, Role.ADMIN, gettext("Only an admin or higher can change notification settings."))
     unknown = set(changes) - set(COMPANY_SETTING_FIELDS)
     if unknown:
         raise ActionError(f"Unknown settings: {', '.join(sorted(unknown))}.", code="unknown")
@@ -119,7 +121,7 @@ def _check_endpoint(url: str, events: Sequence[str]) -> list[str]:
     if unknown:
         raise ActionError(f"Unknown event types: {', '.join(sorted(unknown))}.", code="events")
     if not events:
-        raise ActionError("Choose at least one event type.", code="events")
+        raise ActionError(gettext("Choose at least one event type."), code="events")
     return [t for t in WEBHOOK_EVENT_TYPES if t in events]
 
 
@@ -128,7 +130,7 @@ def create_endpoint(
     *, actor: Actor, company: Company, url: str, events: Sequence[str], description: str = ""
 ) -> tuple[WebhookEndpoint, str]:
     """Register an endpoint; return it with its signing secret (shown this once)."""
-    _require_role(actor, Role.ADMIN, "manage webhooks")
+    _require_role(actor, Role.ADMIN, gettext("Only an admin or higher can manage webhooks."))
     chosen = _check_endpoint(url, events)
     secret = webhooks.new_secret()
     endpoint = WebhookEndpoint.objects.create(
@@ -154,7 +156,7 @@ def update_endpoint(*, actor: Actor, endpoint: WebhookEndpoint, changes: Mapping
     Switching a disabled endpoint back on clears its failure count; what was cancelled while it
     was off is not re-sent.
     """
-    _require_role(actor, Role.ADMIN, "manage webhooks")
+    _require_role(actor, Role.ADMIN, gettext("Only an admin or higher can manage webhooks."))
     unknown = set(changes) - {"url", "events", "description", "enabled"}
     if unknown:
         raise ActionError(f"Unknown fields: {', '.join(sorted(unknown))}.", code="unknown")
@@ -183,7 +185,7 @@ def update_endpoint(*, actor: Actor, endpoint: WebhookEndpoint, changes: Mapping
 @transaction.atomic
 def delete_endpoint(*, actor: Actor, endpoint: WebhookEndpoint) -> None:
     """Remove an endpoint with its delivery log."""
-    _require_role(actor, Role.ADMIN, "manage webhooks")
+    _require_role(actor, Role.ADMIN, gettext("Only an admin or higher can manage webhooks."))
     locked = _lock_endpoint(endpoint)
     audit(actor, locked.company, "webhook.deleted", locked, {"url": locked.url})
     locked.delete()
@@ -192,7 +194,7 @@ def delete_endpoint(*, actor: Actor, endpoint: WebhookEndpoint) -> None:
 @transaction.atomic
 def rotate_secret(*, actor: Actor, endpoint: WebhookEndpoint) -> tuple[WebhookEndpoint, str]:
     """Give the endpoint a new secret; the old one keeps signing for ``ROTATION_GRACE``. Return the new one."""
-    _require_role(actor, Role.ADMIN, "manage webhooks")
+    _require_role(actor, Role.ADMIN, gettext("Only an admin or higher can manage webhooks."))
     locked = _lock_endpoint(endpoint)
     secret = webhooks.new_secret()
     locked.previous_secret = locked.secret
@@ -212,7 +214,7 @@ def rotate_secret(*, actor: Actor, endpoint: WebhookEndpoint) -> tuple[WebhookEn
 @transaction.atomic
 def send_test_event(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookDelivery:
     """Send a ``webhook.test`` event to this endpoint only (also when it is disabled, to check a fix)."""
-    _require_role(actor, Role.ADMIN, "manage webhooks")
+    _require_role(actor, Role.ADMIN, gettext("Only an admin or higher can manage webhooks."))
     locked = _lock_endpoint(endpoint)
     event = outbox.record_event(
         company=locked.company,
@@ -236,7 +238,7 @@ def send_test_event(*, actor: Actor, endpoint: WebhookEndpoint) -> WebhookDelive
 def mark_read(*, actor: Actor, notification: Notification) -> Notification:
     """Mark one of the acting person's alerts read (idempotent) and update their other tabs."""
     if actor.user is None or notification.user_id != actor.user.pk:
-        raise ActionForbidden("Only the person an alert is for can mark it read.", code="owner")
+        raise ActionForbidden(gettext("Only the person an alert is for can mark it read."), code="owner")
     if notification.read_at is None:
         notification.read_at = timezone.now()
         Notification.objects.for_company_id(notification.company_id).filter(

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import urllib3
 from django.conf import settings
+from django.utils.translation import gettext
 
 SECRET_PREFIX = "whsec_"
 SECRET_BYTES = 32
@@ -107,13 +108,13 @@ def check_url(url: str, *, allow_loopback: bool | None = None, resolve: bool = T
         parts = urlsplit(url)
         port = parts.port
     except ValueError:
-        raise UnsafeURL("The URL is not valid.") from None
+        raise UnsafeURL(gettext("The URL is not valid.")) from None
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise UnsafeURL("The URL must start with https:// and name a host.")
+        raise UnsafeURL(gettext("The URL must start with https:// and name a host."))
     if parts.username or parts.password:
-        raise UnsafeURL("The URL must not contain a user name or password.")
+        raise UnsafeURL(gettext("The URL must not contain a user name or password."))
     if parts.scheme == "http" and not allow:
-        raise UnsafeURL("The URL must use https://.")
+        raise UnsafeURL(gettext("The URL must use https://."))
     if not resolve:
         return None
     host = parts.hostname
@@ -121,15 +122,18 @@ def check_url(url: str, *, allow_loopback: bool | None = None, resolve: bool = T
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise UnsafeURL(f"The host {host} could not be resolved.") from None
+        raise UnsafeURL(gettext("The host %(host)s could not be resolved.") % {"host": host}) from None
     addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
     if not addresses:
-        raise UnsafeURL(f"The host {host} could not be resolved.")
+        raise UnsafeURL(gettext("The host %(host)s could not be resolved.") % {"host": host})
     for address in addresses:
         if _refused(address, allow):
-            raise UnsafeURL(f"The host {host} resolves to {address}, which is not a public internet address.")
+            raise UnsafeURL(
+                gettext("The host %(host)s resolves to %(address)s, which is not a public internet address.")
+                % {"host": host, "address": address}
+            )
     if parts.scheme == "http" and not all(a.is_loopback for a in addresses):
-        raise UnsafeURL("The URL must use https:// (plain http is allowed for loopback only).")
+        raise UnsafeURL(gettext("The URL must use https:// (plain http is allowed for loopback only)."))
     path = parts.path or "/"
     if parts.query:
         path += "?" + parts.query
