@@ -1,6 +1,6 @@
 """Django settings for MoodSaaS.
 
-One settings module, two modes chosen by the environment (see README "Configuration"):
+One settings module, two modes chosen by the environment (docs/configuration.md):
 
 - *embedded* (default, nothing to set): SQLite file under ``var/``, Celery tasks run in-process,
   in-memory channel layer, e-mail printed to the console. For a single machine and for demos.
@@ -167,6 +167,9 @@ ACCOUNT_EMAIL_VERIFICATION = env_choice(
 )
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+# Tell people when their password or e-mail address changes (and from which browser and address):
+# the only warning they get if someone else did it.
+ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.CompanySignupForm"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[MoodSaaS] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if _HTTPS else "http"
@@ -253,8 +256,8 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 120, minimum=1)
 CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 150, minimum=1)
 # Celery's Django fix-up closes every database connection around every task unless this is
-# set; reconnecting to PostgreSQL cost about 10 ms of CPU per live frame (README "Load
-# benchmark"). Workers instead run Django's own per-request hygiene before each task
+# set; reconnecting to PostgreSQL cost about 10 ms of CPU per live frame (docs/benchmarks.md,
+# "Where a frame's CPU goes"). Workers instead run Django's own per-request hygiene before each task
 # (moodsaas/celery.py), which drops broken or CONN_MAX_AGE-expired connections.
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=0)
 # Periodic jobs (the `beat` service of docker-compose.yml).
@@ -265,7 +268,7 @@ CELERY_BEAT_SCHEDULE = {
     },
 }
 
-# --- Evaluation sessions (README "Evaluation sessions")
+# --- Evaluation sessions (docs/sessions.md; each variable: docs/configuration.md)
 EVALUATIONS_LIVE_MAX_FPS = env_int("EVALUATIONS_LIVE_MAX_FPS", 10, minimum=1, maximum=60)
 EVALUATIONS_MAX_IN_FLIGHT = env_int("EVALUATIONS_MAX_IN_FLIGHT", 2, minimum=1, maximum=1000)
 EVALUATIONS_MAX_IN_FLIGHT_TOTAL = env_int("EVALUATIONS_MAX_IN_FLIGHT_TOTAL", 4, minimum=1)
@@ -332,6 +335,43 @@ SPECTACULAR_SETTINGS = {
         "WebhookDeliveryStatusEnum": "notifications.models.WebhookStatus",
     },
 }
+
+# --- Abuse limits (accounts.ratelimits, accounts.throttling, moodsaas.asgi; docs/configuration.md)
+# The client's address behind reverse proxies: the X-Forwarded-For entry this many places from
+# the right (0: the connection's own address). Sign-in limits, API throttles and the demo use it.
+ALLAUTH_TRUSTED_PROXY_COUNT = env_int("ALLAUTH_TRUSTED_PROXY_COUNT", 0, minimum=0, maximum=5)
+# Failed sign-ins count per address (credential stuffing stays slow: 20 a minute, 100 an hour)
+# and per account *and* address (5 in 5 minutes, accounts.adapter): an attacker's failures never
+# lock the owner out from another address. Successful sign-ins are not counted.
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+ACCOUNT_RATE_LIMITS: dict[str, str] | bool = {"login_failed": "20/m/ip,100/h/ip,5/5m/key"}
+# REST API throttles: per API token and per person on every request; on analyse/ (inference in
+# the web process) also per token or person and per company. Over a limit: 429 with Retry-After.
+API_THROTTLING = True  # tests switch it off, except those of the throttles
+REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["accounts.throttling.ApiThrottle"]
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "token": f"{env_int('API_TOKEN_RATE_PER_MINUTE', 600, minimum=1)}/min",
+    "user": f"{env_int('API_USER_RATE_PER_MINUTE', 300, minimum=1)}/min",
+    "analyse": f"{env_int('API_ANALYSE_RATE_PER_MINUTE', 20, minimum=1)}/min",
+    "analyse_company": f"{env_int('API_ANALYSE_COMPANY_RATE_PER_MINUTE', 60, minimum=1)}/min",
+}
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    "drf_spectacular.hooks.postprocess_schema_enums",  # drf-spectacular's default
+    "accounts.schema.document_throttling",
+]
+# Request bodies (moodsaas.asgi): refused with 413 by Content-Length before a byte of the body is
+# read, and by a running count for chunked bodies. A request without credentials (no session
+# cookie, no Authorization header) may carry a demo photo; with them, the largest upload. Each
+# endpoint's own, tighter check still follows (a video over EVALUATIONS_MAX_VIDEO_BYTES, ...).
+_ENVELOPE_BYTES = 1024 * 1024  # multipart boundaries, form fields, headroom
+ANONYMOUS_REQUEST_MAX_BYTES = env_int(
+    "ANONYMOUS_REQUEST_MAX_BYTES", EVALUATIONS_MAX_IMAGE_BYTES + _ENVELOPE_BYTES, minimum=64 * 1024
+)
+REQUEST_MAX_BYTES = env_int(
+    "REQUEST_MAX_BYTES",
+    max(EVALUATIONS_MAX_VIDEO_BYTES, EVALUATIONS_MAX_IMAGE_BYTES * EVALUATIONS_MAX_IMAGES_PER_UPLOAD) + _ENVELOPE_BYTES,
+    minimum=64 * 1024,
+)
 
 LOGGING = {
     "version": 1,
