@@ -1,4 +1,4 @@
-"""allauth's page texts, in our catalogue so that they speak like the rest of the product.
+"""allauth's page texts (and Django's password rules), in our catalogue so that they speak like us.
 
 allauth ships Spanish that mixes "usted" and "tú"; our pages say "tú". Django looks a message up in
 ``LOCALE_PATHS`` before any app's catalogue, so listing allauth's msgids here (``gettext_noop``:
@@ -10,7 +10,7 @@ If allauth changes a text, its new wording simply falls back to allauth's transl
 
 from __future__ import annotations
 
-from django.utils.translation import gettext_noop
+from django.utils.translation import gettext_noop, ngettext_lazy
 
 ALLAUTH_TEXTS = (
     gettext_noop("This account is currently inactive."),
@@ -107,4 +107,25 @@ ALLAUTH_TEXTS = (
         "We have sent an email to you for\nverification. Please click on the link inside that email. If you do not see the verification email in your main inbox, check your spam folder. Otherwise\ncontact us if you do not receive it within a few minutes."
     ),
     gettext_noop('<strong>Note:</strong> you can still <a href="%(email_url)s">change your email address</a>.'),
+)
+
+# Django's password rules, listed under the password field of the sign-up and password pages
+# (django.contrib.auth.password_validation; its Spanish says "su contraseña").
+PASSWORD_RULE_TEXTS = (
+    gettext_noop("Your password can’t be too similar to your other personal information."),  # noqa: RUF001 (Django's msgid has this apostrophe)
+    gettext_noop("Your password can’t be a commonly used password."),  # noqa: RUF001 (Django's msgid has this apostrophe)
+    gettext_noop("Your password can’t be entirely numeric."),  # noqa: RUF001 (Django's msgid has this apostrophe)
+    gettext_noop("This password is too common."),
+    gettext_noop("This password is entirely numeric."),
+    gettext_noop("The password is too similar to the %(verbose_name)s."),
+    ngettext_lazy(
+        "Your password must contain at least %(min_length)d character.",
+        "Your password must contain at least %(min_length)d characters.",
+        "min_length",
+    ),
+    ngettext_lazy(
+        "This password is too short. It must contain at least %d character.",
+        "This password is too short. It must contain at least %d characters.",
+        "min_length",
+    ),
 )
