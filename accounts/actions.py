@@ -73,16 +73,21 @@ def _require_role(actor: Actor, role: Role, message: str) -> None:
         raise ActionForbidden(message, code="role")
 
 
+RESERVED_SLUGS: set[str] = set()
+"""Slugs a company only gets when asked for by name (``create_company(slug=...)``): other apps
+register theirs at start-up (the seeded demo company's, whose pages say they show demo data)."""
+
+
 def _unique_slug(name: str) -> str:
     base = slugify(name)[:60] or "company"
     slug = base
-    while Company.objects.filter(slug=slug).exists():
+    while slug in RESERVED_SLUGS or Company.objects.filter(slug=slug).exists():
         slug = f"{base}-{secrets.token_hex(3)}"
     return slug
 
 
 @transaction.atomic
-def create_company(*, name: str, owner: User) -> Company:
+def create_company(*, name: str, owner: User, slug: str | None = None) -> Company:
     """Create a company with ``owner`` as its first owner (used by signup and seeding).
 
     The camera notice starts in the active language (the person signing up), for their customers.
@@ -90,7 +95,9 @@ def create_company(*, name: str, owner: User) -> Company:
     name = name.strip()
     if not name:
         raise ActionError(_("A company needs a name."), code="name")
-    company = Company.objects.create(name=name, slug=_unique_slug(name), consent_notice=_(DEFAULT_CONSENT_NOTICE))
+    company = Company.objects.create(
+        name=name, slug=slug or _unique_slug(name), consent_notice=_(DEFAULT_CONSENT_NOTICE)
+    )
     membership = Membership.objects.create(company=company, user=owner, role=Role.OWNER)
     actor = Actor(user=owner)
     audit(actor, company, "company.created", company, {"name": name})

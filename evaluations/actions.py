@@ -24,7 +24,7 @@ from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
 from accounts.models import Actor, Company, Membership, Role, User
 from evaluations import grading, protocol, queue, signals
 from evaluations.models import Channel, EvaluationSession, RubricVersion, Status, VideoStatus
-from evaluations.selectors import grade_summary, running_grade
+from evaluations.selectors import grade_summary, model_versions, running_grade
 
 SYSTEM = Actor()
 """The actor of what the system does on its own (video completion, retention)."""
@@ -183,6 +183,7 @@ def final_grade_snapshot(session: EvaluationSession, now: datetime) -> dict[str,
         **grade.to_json(),
         "rubric_version": session.rubric_version.version,
         "rubric": session.rubric_version.rules,
+        "model_version": model_versions(session),
         "stats": session.stats(),
         "graded_at": now.isoformat(),
     }

@@ -8,8 +8,12 @@ class EvaluationsConfig(AppConfig):
     name = "evaluations"
 
     def ready(self) -> None:
+        from accounts.actions import RESERVED_SLUGS
         from accounts.models import RUBRIC_CHECKS
         from evaluations import grading, tasks  # noqa: F401  (registers the Celery tasks evaluations.queue sends)
+        from evaluations.demo import DEMO_SLUG
+
+        RESERVED_SLUGS.add(DEMO_SLUG)  # a real "Demo Support Co" must not show the demo banner
 
         if grading.check_rubric not in RUBRIC_CHECKS:
             RUBRIC_CHECKS.append(grading.check_rubric)

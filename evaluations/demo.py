@@ -256,9 +256,15 @@ def _frames() -> list[tuple[str, Any]]:
     return frames
 
 
-@lru_cache(maxsize=1)
 def frame_pool() -> tuple[Reading, ...]:
-    """Analyse every frame of the pool with the active model, once per process."""
+    """Every frame of the pool read by the active model, once per process and model version."""
+    from inference.registry import active_version, model_dir
+
+    return _frame_pool(str(model_dir()), active_version())
+
+
+@lru_cache(maxsize=2)
+def _frame_pool(registry: str, version: str) -> tuple[Reading, ...]:
     from evaluations.analysis import Use, analyse_images
 
     frames = _frames()

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Company, Membership, Role, User
 from evaluations import grading
-from evaluations.models import EvaluationSession, RubricVersion
+from evaluations.models import EvaluationSession, Observation, RubricVersion
 
 
 def visible_sessions(company: Company, role: Role, user: User | None) -> QuerySet[EvaluationSession]:
@@ -76,3 +76,17 @@ class SessionFilter:
         if self.started_before is not None:
             sessions = sessions.filter(started_at__lt=self.started_before)
         return sessions
+
+
+def model_versions(session: EvaluationSession) -> str:
+    """The emotion model version(s) that read this session's faces, comma-separated."""
+    versions = (
+        Observation.objects.for_company_id(session.company_id)
+        .filter(session_id=session.pk)
+        .values_list("model_version", flat=True)
+        # Without order_by() the model's ordering columns join the DISTINCT: one version per face.
+        .order_by("model_version")
+        .distinct()[:3]
+    )
+    return ", ".join(versions)
+

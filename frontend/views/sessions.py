@@ -26,8 +26,8 @@ from accounts.exceptions import ActionError
 from accounts.models import Membership, Role
 from accounts.tenancy import Tenant
 from evaluations import actions, analytics, grading
-from evaluations.models import Channel, EvaluationSession, GradeLetter, Observation, Status
-from evaluations.selectors import SessionFilter, running_grade, visible_sessions
+from evaluations.models import Channel, EvaluationSession, GradeLetter, Status
+from evaluations.selectors import SessionFilter, model_versions, running_grade, visible_sessions
 from evaluations.uploads import queue_images, queue_video
 from frontend import charts
 from frontend.portal import EMOTION_LABELS, portal_page, query_without
@@ -237,21 +237,8 @@ def session_evidence(session: EvaluationSession) -> dict[str, Any]:
         "shares": shares,
         "emotion_legend": [(e, emotion_labels[e]) for e in shares],
         "votes": [(letter, grade["group_counts"].get(letter, 0)) for letter in grading.LETTERS],
-        "model_version": _model_versions(session),
+        "model_version": (session.final_grade or {}).get("model_version") or model_versions(session),
     }
-
-
-def _model_versions(session: EvaluationSession) -> str:
-    """The emotion model version(s) that read this session's faces."""
-    versions = (
-        Observation.objects.for_company_id(session.company_id)
-        .filter(session_id=session.pk)
-        .values_list("model_version", flat=True)
-        # Without order_by() the model's ordering columns join the DISTINCT: one version per face.
-        .order_by("model_version")
-        .distinct()[:3]
-    )
-    return ", ".join(sorted(versions))
 
 
 @require_GET

@@ -25,6 +25,15 @@ PORTAL_PAGES = ("company", "portal", "portal-sessions", "portal-agents")
 BANNER = "Demo data: generated from real model readings of sample photos."
 
 
+@pytest.fixture(autouse=True)
+def _shipped_model(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The repository's registry, whatever model an earlier test of this process activated."""
+    import time
+
+    monkeypatch.setenv("MOODSAAS_MODEL_DIR", str(registry.REPO_MODELS))
+    time.sleep(1.1)  # the process-wide classifier re-reads the registry pointer at most once a second
+
+
 def _seed(*args: str) -> str:
     out = StringIO()
     call_command("seed_demo", *args, stdout=out)
@@ -144,3 +153,11 @@ def test_another_companys_pages_do_not_say_demo_data(alice, db, settings) -> Non
         page = client.get(reverse(url))
         assert page.status_code == 200
         assert BANNER not in page.content.decode(), url
+
+
+def test_a_real_company_named_like_the_demo_never_gets_the_demo_slug(db: None) -> None:
+    from accounts.actions import create_company
+    from tests.factories import UserFactory
+
+    company = create_company(name="Demo Support Co", owner=UserFactory.create())
+    assert company.slug != "demo-support-co" and company.slug.startswith("demo-support-co-")

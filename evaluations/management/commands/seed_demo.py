@@ -49,8 +49,7 @@ class Command(BaseCommand):
             users[role] = user
         company = Company.objects.filter(slug=DEMO_SLUG).first()
         if company is None:
-            # No company has the slug yet, so create_company derives exactly DEMO_SLUG from the name.
-            company = actions.create_company(name=DEMO_COMPANY, owner=users[Role.OWNER])
+            company = actions.create_company(name=DEMO_COMPANY, owner=users[Role.OWNER], slug=DEMO_SLUG)
         system = Actor()
         for _, _, role in DEMO_USERS:
             if not Membership.objects.for_company(company).filter(user=users[role]).exists():
