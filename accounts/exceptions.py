@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from rest_framework.exceptions import Throttled
 from rest_framework.response import Response
 
 
@@ -41,4 +42,8 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
 
     if isinstance(exc, ActionError):
         return Response({"detail": exc.message, "code": exc.code}, status=exc.status_code)
-    return exception_handler(exc, context)
+    response = exception_handler(exc, context)
+    if isinstance(exc, Throttled) and response is not None:
+        # DRF already set Retry-After; give the body the documented shape (accounts.schema).
+        response.data = {"detail": str(exc.detail), "code": "throttled"}
+    return response

@@ -23,6 +23,7 @@ from rest_framework.views import APIView
 
 from accounts.models import Company, Membership, Role, User
 from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, tenant_for_request
+from accounts.throttling import ANALYSE_THROTTLES
 from evaluations import actions, analysis, analytics
 from evaluations.models import EvaluationSession, Observation
 from evaluations.selectors import SessionFilter, visible_sessions
@@ -222,6 +223,8 @@ class AnalyseView(APIView):
     """
 
     permission_classes = [HasTenantRole]
+    # Inference runs in this process: stricter limits per caller and per company (accounts.throttling).
+    throttle_classes = ANALYSE_THROTTLES
     minimum_role: ClassVar[dict[str, Role]] = {"POST": Role.AGENT}
     parser_classes = [MultiPartParser, FormParser]
     serializer_class = AnalyseSerializer

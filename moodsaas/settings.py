@@ -349,12 +349,13 @@ ACCOUNT_RATE_LIMITS: dict[str, str] | bool = {"login_failed": "20/m/ip,100/h/ip,
 # the web process) also per token or person and per company. Over a limit: 429 with Retry-After.
 API_THROTTLING = True  # tests switch it off, except those of the throttles
 REST_FRAMEWORK["DEFAULT_THROTTLE_CLASSES"] = ["accounts.throttling.ApiThrottle"]
-REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
-    "token": f"{env_int('API_TOKEN_RATE_PER_MINUTE', 600, minimum=1)}/min",
-    "user": f"{env_int('API_USER_RATE_PER_MINUTE', 300, minimum=1)}/min",
-    "analyse": f"{env_int('API_ANALYSE_RATE_PER_MINUTE', 20, minimum=1)}/min",
-    "analyse_company": f"{env_int('API_ANALYSE_COMPANY_RATE_PER_MINUTE', 60, minimum=1)}/min",
+_API_RATES_PER_MINUTE = {
+    "token": env_int("API_TOKEN_RATE_PER_MINUTE", 600, minimum=1),
+    "user": env_int("API_USER_RATE_PER_MINUTE", 300, minimum=1),
+    "analyse": env_int("API_ANALYSE_RATE_PER_MINUTE", 20, minimum=1),
+    "analyse_company": env_int("API_ANALYSE_COMPANY_RATE_PER_MINUTE", 60, minimum=1),
 }
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {scope: f"{count}/min" for scope, count in _API_RATES_PER_MINUTE.items()}
 SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     "drf_spectacular.hooks.postprocess_schema_enums",  # drf-spectacular's default
     "accounts.schema.document_throttling",

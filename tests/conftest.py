@@ -58,6 +58,9 @@ def _fast_password_hashing(settings: Any) -> None:
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     # allauth's per-IP limits would trip across hundreds of tests from one "IP".
     settings.ACCOUNT_RATE_LIMITS = False
+    # The API's throttles likewise (user ids repeat across concurrent test databases sharing Redis);
+    # tests/accounts/test_abuse_limits.py switches them back on.
+    settings.API_THROTTLING = False
 
 
 @pytest.fixture(autouse=True)

@@ -3,16 +3,11 @@
 from __future__ import annotations
 
 import base64
-import ipaddress
-import math
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from allauth.account.adapter import get_adapter
 from django import forms
 from django.conf import settings
-from django.core.cache import cache
 from django.core.files.uploadhandler import MemoryFileUploadHandler
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,6 +17,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_http_methods
 
+from accounts.ratelimits import client_address, take_slot
 from accounts.tenancy import tenant_for_request
 from evaluations import analysis
 from evaluations.grading import EMOTIONS
@@ -114,39 +110,9 @@ class _InMemoryUploads(MemoryFileUploadHandler):
         self.activated = True
 
 
-def _client_address(request: HttpRequest) -> str:
-    """The client's address as allauth's rate limits see it; IPv6 clients by their /64 network."""
-    address = get_adapter(request).get_client_ip(request)
-    try:
-        parsed = ipaddress.ip_address(address)
-    except ValueError:
-        return str(address)
-    if parsed.version == 6:
-        return str(ipaddress.IPv6Network(f"{parsed}/64", strict=False).network_address)
-    return str(parsed)
-
-
 def take_demo_slot(request: HttpRequest) -> int:
-    """Count one demo request for the client's address: 0 if allowed, else seconds to wait.
-
-    A window opens at an address's first request and lasts a minute; the count lives in the
-    shared cache (Redis in services mode), so every web process counts together. ``incr`` keeps
-    the key's expiry, so the window does not slide while requests keep coming.
-    """
-    address = _client_address(request)
-    count_key, start_key = f"demo-rate:{address}", f"demo-rate:{address}:start"
-    now = time.time()
-    cache.add(start_key, now, timeout=DEMO_RATE_WINDOW_SECONDS)
-    cache.add(count_key, 0, timeout=DEMO_RATE_WINDOW_SECONDS)
-    try:
-        count = cache.incr(count_key)
-    except ValueError:  # the window closed between add and incr: this request opens the next
-        cache.set(count_key, 1, timeout=DEMO_RATE_WINDOW_SECONDS)
-        count = 1
-    if count <= settings.DEMO_RATE_PER_MINUTE:
-        return 0
-    started = float(cache.get(start_key, now))
-    return max(1, math.ceil(started + DEMO_RATE_WINDOW_SECONDS - now))
+    """Count one demo request for the client's address: 0 if allowed, else seconds to wait."""
+    return take_slot(f"demo:{client_address(request)}", settings.DEMO_RATE_PER_MINUTE, DEMO_RATE_WINDOW_SECONDS)
 
 
 def _upload_message(error: UploadError) -> str:
