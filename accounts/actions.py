@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import secrets
 from datetime import timedelta
 from typing import Any
@@ -10,7 +11,9 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, models, transaction
+from django.db.models import TextField
+from django.db.models.functions import Cast
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.text import slugify
@@ -397,3 +400,65 @@ def add_member(*, actor: Actor, company: Company, user: User, role: Role) -> Mem
     membership = Membership.objects.create(company=company, user=user, role=role)
     audit(actor, company, "member.added", membership, {"email": user.email, "role": role})
     return membership
+
+
+# --- Audit redaction (erasure requests) ----------------------------------------------------------
+
+REDACTED = "[erased]"
+
+
+def redact(value: Any, needle: str) -> Any:
+    """``value`` (JSON: strings, lists, dicts) with every whole, case-insensitive ``needle`` replaced.
+
+    Whole only: erasing "42" must not touch "1420" or "CRM-42b".
+    """
+    pattern = re.compile(rf"(?<!\w){re.escape(needle.strip())}(?!\w)", re.IGNORECASE)
+
+    def walk(item: Any) -> Any:
+        if isinstance(item, str):
+            return pattern.sub(REDACTED, item)
+        if isinstance(item, list):
+            return [walk(element) for element in item]
+        if isinstance(item, dict):
+            return {pattern.sub(REDACTED, key): walk(element) for key, element in item.items()}
+        return item
+
+    return walk(value)
+
+
+def redact_audit_metadata(*, company: Company, needle: str) -> int:
+    """Replace ``needle`` (case-insensitive, whole) in the metadata of ``company``'s audit rows; return rows changed.
+
+    The audit log is append-only, in the ORM and in PostgreSQL (a trigger). This is its one
+    exception, for erasure requests (docs/privacy.md): ``SET LOCAL moodsaas.audit_redaction``
+    lets the trigger pass an UPDATE that changes ``metadata`` only, inside the caller's
+    transaction, which must also audit the redaction. Who did what, when and to which object
+    stay as they were.
+    """
+    needle = needle.strip()
+    if not needle:
+        return 0
+    if not transaction.get_connection().in_atomic_block:
+        raise RuntimeError("redact_audit_metadata runs inside the erasing action's transaction")
+    # Candidates by the JSON text (a superset for most needles); the walk below decides.
+    candidates = (
+        AuditEvent.objects.for_company(company)
+        .annotate(text=Cast("metadata", TextField()))
+        .filter(text__icontains=needle)
+        .values_list("pk", "metadata")
+    )
+    changed = [(pk, redacted) for pk, metadata in candidates if (redacted := redact(metadata, needle)) != metadata]
+    if not changed:
+        return 0
+    connection = transaction.get_connection()
+    postgres = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if postgres:
+            cursor.execute("SET LOCAL moodsaas.audit_redaction = 'on'")
+        # A plain QuerySet, not the audit managers' append-only one: the one place that may update.
+        rows = models.QuerySet[AuditEvent](AuditEvent).filter(company=company)
+        for pk, metadata in changed:
+            rows.filter(pk=pk).update(metadata=metadata)
+        if postgres:
+            cursor.execute("SET LOCAL moodsaas.audit_redaction = 'off'")
+    return len(changed)

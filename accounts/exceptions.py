@@ -35,6 +35,12 @@ class ActionConflict(ActionError):
     status_code = 409
 
 
+class ActionNotFound(ActionError):
+    """There is nothing the action could apply to in the caller's company (404)."""
+
+    status_code = 404
+
+
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus ``ActionError`` → its status with ``detail`` and ``code``."""
     # Imported here: rest_framework.views imports the authentication classes, which import actions.

@@ -6,11 +6,15 @@ session of the company; API tokens see all sessions, and read-write tokens run t
 
 from __future__ import annotations
 
+import tempfile
 from typing import Any, ClassVar
 
 from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.db.models import OuterRef, QuerySet, Subquery
+from django.http import FileResponse
+from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
@@ -22,9 +26,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Company, Membership, Role, User
-from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, tenant_for_request
+from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, Tenant, tenant_for_request
 from accounts.throttling import ANALYSE_THROTTLES
-from evaluations import actions, analysis, analytics
+from evaluations import actions, analysis, analytics, privacy
 from evaluations.models import EvaluationSession, Observation
 from evaluations.selectors import SessionFilter, visible_sessions
 from evaluations.serializers import (
@@ -32,6 +36,8 @@ from evaluations.serializers import (
     AnalyseSerializer,
     AnalysisSerializer,
     CsatSerializer,
+    CustomerErasureSerializer,
+    ErasureSerializer,
     ErrorSerializer,
     ImagesQueuedSerializer,
     ImagesUploadSerializer,
@@ -55,7 +61,7 @@ class SessionViewSet(
     """Evaluation sessions of the company (agents: their own)."""
 
     model = EvaluationSession
-    minimum_role: ClassVar[dict[str, Role]] = {"GET": Role.AGENT, "POST": Role.AGENT}
+    minimum_role: ClassVar[dict[str, Role]] = {"GET": Role.AGENT, "POST": Role.AGENT, "DELETE": Role.ADMIN}
     serializer_class = SessionSerializer
 
     def base_queryset(self, company: Company) -> QuerySet[EvaluationSession]:
@@ -124,6 +130,16 @@ class SessionViewSet(
         session = self.get_object()
         updated = change(actor=self.tenant.actor, session=session)
         return Response(self._detail(updated))
+
+    @extend_schema(request=None, responses={204: None, **ERRORS})
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Delete a finished or cancelled session with everything recorded about it (admins, owners, read-write tokens).
+
+        Its observations, frame ledger, a video still waiting and its notification events go; the
+        audit log keeps that it was deleted (docs/privacy.md). A running session: 409.
+        """
+        privacy.delete_session(actor=self.tenant.actor, session=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
@@ -346,3 +362,67 @@ class AgentResultsView(APIView):
             for s in summaries
         ]
         return Response(AgentSummarySerializer(rows, many=True).data)
+
+
+class CustomerErasureView(APIView):
+    """Erase one customer: every session with this reference, and the reference from the audit log.
+
+    Admins, owners and read-write tokens. The audit log keeps what happened to the sessions and
+    records the erasure by its counts and session ids, never by the reference (docs/privacy.md).
+    404 when no session and no audit entry of the company has this reference; 409 while one of
+    the customer's sessions is still running.
+    """
+
+    permission_classes = [HasTenantRole]
+    minimum_role: ClassVar[dict[str, Role]] = {"POST": Role.ADMIN}
+    serializer_class = CustomerErasureSerializer
+
+    @extend_schema(request=CustomerErasureSerializer, responses={200: ErasureSerializer, **ERRORS})
+    def post(self, request: Request) -> Response:
+        tenant = tenant_for_request(request)
+        assert tenant is not None  # HasTenantRole guarantees it
+        serializer = CustomerErasureSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        erasure = privacy.erase_customer(
+            actor=tenant.actor,
+            company=tenant.company,
+            customer_reference=serializer.validated_data["customer_reference"],
+        )
+        body = {"sessions_deleted": erasure.sessions, "audit_events_redacted": erasure.audit_events_redacted}
+        return Response(ErasureSerializer(body).data)
+
+
+class CompanyExportView(APIView):
+    """Download the company's data: a zip of JSON and CSV files (owners, signed in; audited).
+
+    Sessions with their grades, observations, the frame ledger, members and the audit log;
+    ``manifest.json`` in the zip describes each file (docs/privacy.md).
+    """
+
+    permission_classes = [HasTenantRole]
+    minimum_role: ClassVar[dict[str, Role]] = {"POST": Role.OWNER}
+    allow_api_tokens = False
+
+    @extend_schema(request=None, responses={(200, "application/zip"): OpenApiTypes.BINARY, 403: ErrorSerializer})
+    def post(self, request: Request) -> FileResponse:
+        tenant = tenant_for_request(request)
+        assert tenant is not None  # HasTenantRole guarantees it
+        return export_response(tenant)
+
+
+def export_response(tenant: Tenant) -> FileResponse:
+    """Run the audited export into a temporary file and answer with it (API and portal)."""
+    # On disk, not in memory: a big company's export is large. FileResponse closes it once sent.
+    out = tempfile.TemporaryFile()  # noqa: SIM115
+    try:
+        privacy.export_company_data(actor=tenant.actor, company=tenant.company, out=out)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    stamp = timezone.now().strftime("%Y%m%d-%H%M")
+    response = FileResponse(
+        out, as_attachment=True, filename=f"moodsaas-{tenant.company.slug}-{stamp}.zip", content_type="application/zip"
+    )
+    response["Cache-Control"] = "no-store"
+    return response

@@ -296,3 +296,14 @@ class AgentSummarySerializer(serializers.Serializer[Any]):
     insufficient = serializers.IntegerField()
     trajectories = serializers.DictField(child=serializers.IntegerField())
     coaching_needed = serializers.BooleanField()
+
+
+class CustomerErasureSerializer(serializers.Serializer[Any]):
+    customer_reference = serializers.CharField(
+        max_length=200, help_text="The reference to erase, matched case-insensitively as in the session list filter."
+    )
+
+
+class ErasureSerializer(serializers.Serializer[Any]):
+    sessions_deleted = serializers.IntegerField()
+    audit_events_redacted = serializers.IntegerField(help_text="Audit entries whose details named the reference.")

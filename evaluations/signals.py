@@ -11,7 +11,12 @@ not send anything to the outside world before the transaction commits.
   a negative emotion long enough (``evaluations.episodes``). Sent once per episode.
   Keyword arguments: ``session``, ``episode`` (an ``evaluations.episodes.Episode``).
 
-``muted()`` silences both for a block that records history which already happened (the demo
+- ``sessions_deleted``: sessions were deleted on request (``evaluations.privacy``: one session, or
+  every session of a customer reference); whatever another app keeps about them must go too.
+  Keyword arguments: ``company``, ``session_public_ids`` (strings), ``customer_reference`` (the
+  erased reference, or empty when one session was deleted). Never muted.
+
+``muted()`` silences the first two for a block that records history which already happened (the demo
 seed backfills a month of sessions; its listeners must not report them as news today). Listeners
 report news; none keeps derived data, which a muted block would leave stale.
 """
@@ -49,3 +54,4 @@ def muted() -> Iterator[None]:
 
 session_finished = MutableSignal()
 negative_episode = MutableSignal()
+sessions_deleted = Signal()

@@ -14,5 +14,7 @@ urlpatterns = [
     path("analyse/", api.AnalyseView.as_view(), name="analyse"),
     path("results/summary/", api.ResultsSummaryView.as_view(), name="results-summary"),
     path("results/agents/", api.AgentResultsView.as_view(), name="results-agents"),
+    path("customers/erase/", api.CustomerErasureView.as_view(), name="customer-erase"),
+    path("company/export/", api.CompanyExportView.as_view(), name="company-export"),
     *router.urls,
 ]

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from accounts.models import Company
 from evaluations import episodes, signals
 from evaluations.episodes import Episode
 from evaluations.models import EvaluationSession
-from notifications import outbox, payloads
+from notifications import outbox, payloads, retention
 from notifications.models import EventType
 
 
@@ -20,6 +21,7 @@ def connect() -> None:
     """Connect the receivers (``NotificationsConfig.ready``); safe to call twice."""
     signals.session_finished.connect(on_session_finished, dispatch_uid="notifications.session_finished")
     signals.negative_episode.connect(on_negative_episode, dispatch_uid="notifications.negative_episode")
+    signals.sessions_deleted.connect(on_sessions_deleted, dispatch_uid="notifications.sessions_deleted")
     if company_threshold not in episodes.THRESHOLD_SOURCES:
         episodes.THRESHOLD_SOURCES.append(company_threshold)
 
@@ -71,4 +73,13 @@ def on_negative_episode(sender: Any, session: EvaluationSession, episode: Episod
         payload=payloads.episode_alert(full, episode),
         session_public_id=full.public_id,
         agent_id=full.agent_id,
+    )
+
+
+def on_sessions_deleted(
+    sender: Any, company: Company, session_public_ids: list[str], customer_reference: str = "", **_: Any
+) -> None:
+    """Sessions deleted on request: their events go too (``retention.forget_sessions``)."""
+    retention.forget_sessions(
+        company=company, session_public_ids=session_public_ids, customer_reference=customer_reference
     )
