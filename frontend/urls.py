@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from frontend.views import dashboard, pages, public, reports, sessions
+from frontend.views import dashboard, pages, privacy, public, reports, sessions
 from frontend.views import settings as settings_pages
 
 urlpatterns = [
@@ -26,6 +26,7 @@ urlpatterns = [
     path("app/sessions/<uuid:session_id>/cancel/", sessions.session_cancel, name="portal-session-cancel"),
     path("app/sessions/<uuid:session_id>/csat/", sessions.session_csat, name="portal-session-csat"),
     path("app/sessions/<uuid:session_id>/upload/", sessions.session_upload, name="portal-session-upload"),
+    path("app/sessions/<uuid:session_id>/delete/", privacy.session_delete, name="portal-session-delete"),
     # Reports (frontend/views/reports.py)
     path("app/sessions/<uuid:session_id>/report.csv", reports.session_report_csv, name="portal-session-report-csv"),
     path("app/sessions/<uuid:session_id>/report.pdf", reports.session_report_pdf, name="portal-session-report-pdf"),
@@ -33,6 +34,8 @@ urlpatterns = [
     path("app/reports/period.pdf", reports.period_report_pdf, name="portal-period-report-pdf"),
     # Settings (frontend/views/settings.py), admins and owners
     path("app/settings/", settings_pages.company_settings, name="portal-settings"),
+    path("app/settings/export/", privacy.company_export, name="portal-settings-export"),
+    path("app/settings/erase-customer/", privacy.customer_erase, name="portal-settings-erase-customer"),
     path("app/settings/rubric/", settings_pages.rubric_settings, name="portal-settings-rubric"),
     path("app/settings/members/", settings_pages.member_list, name="portal-settings-members"),
     path("app/settings/members/<uuid:member_id>/role/", settings_pages.member_role, name="portal-settings-member-role"),
