@@ -89,4 +89,3 @@ def model_versions(session: EvaluationSession) -> str:
         .distinct()[:3]
     )
     return ", ".join(versions)
-
