@@ -103,6 +103,12 @@ class GuardedConsumer(AsyncWebsocketConsumer):
     revoked: bool = False
     _access_group: str | None = None
     _watcher: asyncio.Task[None] | None = None
+    _joined: tuple[str, ...] = ()
+
+    async def join(self, group: str) -> None:
+        """Join a channel-layer group that :meth:`unguard` leaves (on disconnect or revocation)."""
+        await self.channel_layer.group_add(group, self.channel_name)
+        self._joined = (*self._joined, group)
 
     async def guard(self, tenant: Tenant) -> None:
         self.tenant = tenant
@@ -111,6 +117,10 @@ class GuardedConsumer(AsyncWebsocketConsumer):
         self._watcher = asyncio.create_task(self._watch())
 
     async def unguard(self) -> None:
+        """Stop watching and leave every group this socket joined."""
+        for group in self._joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        self._joined = ()
         if self._watcher is not None and self._watcher is not asyncio.current_task():
             self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -158,9 +168,12 @@ class GuardedConsumer(AsyncWebsocketConsumer):
         return None
 
     async def revoke(self, code: int) -> None:
-        """Leave every group, then close with ``code``. Subclasses leave their own groups first."""
+        """Leave every group, then close with ``code``."""
         await self.unguard()
         await self.close(code=code)
+
+    async def disconnect(self, code: int) -> None:
+        await self.unguard()
 
 
 @dataclass
@@ -221,8 +234,7 @@ class SessionConsumer(GuardedConsumer):
         if self.target is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        self.group = protocol.session_group(self.target.public_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(protocol.session_group(self.target.public_id))
         await self.guard(tenant)
         await self._send(
             protocol.session_hello(
@@ -243,7 +255,6 @@ class SessionConsumer(GuardedConsumer):
         if self.target is None or self.revoked:  # a revoked socket already left and flushed
             return
         await self.unguard()
-        await self.channel_layer.group_discard(self.group, self.channel_name)
         await self._flush()
 
     async def still_allowed(self, tenant: Tenant) -> int | None:
@@ -257,7 +268,7 @@ class SessionConsumer(GuardedConsumer):
 
     async def revoke(self, code: int) -> None:
         assert self.target is not None
-        await self.channel_layer.group_discard(self.group, self.channel_name)
+        await self.unguard()  # no more frames or events for this socket before its counters flush
         await self._flush()
         await super().revoke(code)
 
@@ -383,8 +394,6 @@ class SessionConsumer(GuardedConsumer):
 class DashboardConsumer(GuardedConsumer):
     """Every session event of the caller's company (admins, owners and API tokens)."""
 
-    group: str | None = None
-
     async def connect(self) -> None:
         tenant = await database_sync_to_async(tenant_for_scope)(self.scope)
         await self.accept()
@@ -394,8 +403,7 @@ class DashboardConsumer(GuardedConsumer):
         if await self.still_allowed(tenant) is not None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.group = protocol.company_group(tenant.company.public_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(protocol.company_group(tenant.company.public_id))
         await self.guard(tenant)
         await self.send(text_data=json.dumps(protocol.dashboard_hello(tenant.company.public_id)))
 
@@ -403,19 +411,6 @@ class DashboardConsumer(GuardedConsumer):
         if tenant.token is None and not tenant.role.at_least(Role.ADMIN):
             return CLOSE_FORBIDDEN
         return None
-
-    async def _leave(self) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
-
-    async def revoke(self, code: int) -> None:
-        await self._leave()
-        await super().revoke(code)
-
-    async def disconnect(self, code: int) -> None:
-        await self._leave()
-        await self.unguard()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.revoked:

@@ -20,8 +20,6 @@ from notifications import protocol, selectors
 
 
 class NotificationConsumer(GuardedConsumer):
-    group: str | None = None
-
     async def connect(self) -> None:
         tenant = await database_sync_to_async(tenant_for_scope)(self.scope)
         await self.accept()
@@ -31,24 +29,10 @@ class NotificationConsumer(GuardedConsumer):
         if tenant.user is None:
             await self.close(code=CLOSE_FORBIDDEN)
             return
-        self.group = protocol.user_group(tenant.company.public_id, tenant.user.pk)
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.join(protocol.user_group(tenant.company.public_id, tenant.user.pk))
         await self.guard(tenant)
         count = await database_sync_to_async(selectors.unread_count)(tenant.company.pk, tenant.user.pk)
         await self._send(protocol.hello(count))
-
-    async def _leave(self) -> None:
-        if self.group is not None:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
-            self.group = None
-
-    async def revoke(self, code: int) -> None:
-        await self._leave()
-        await super().revoke(code)
-
-    async def disconnect(self, code: int) -> None:
-        await self._leave()
-        await self.unguard()
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         if self.revoked:
