@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import re
 import secrets
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
@@ -464,3 +465,18 @@ def redact_audit_metadata(*, company: Company, needle: str) -> int:
         if postgres:
             cursor.execute("SET LOCAL moodsaas.audit_redaction = 'off'")
     return len(changed)
+
+
+def purge_past_retention(purge: Callable[[Company, datetime], int], *, now: datetime | None = None) -> dict[str, int]:
+    """Run ``purge(company, cutoff)`` for every company with its own ``retention_days`` cutoff.
+
+    Each app deletes its own data past retention through this one loop; the result is the
+    number purged by company slug, companies with nothing to purge left out.
+    """
+    now = now or timezone.now()
+    purged: dict[str, int] = {}
+    for company in Company.objects.order_by("pk"):
+        count = purge(company, now - timedelta(days=company.retention_days))
+        if count:
+            purged[company.slug] = count
+    return purged

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 from django.db import transaction
 from django.db.models.functions import Coalesce
-from django.utils import timezone
 
-from accounts.actions import audit
+from accounts.actions import audit, purge_past_retention
 from accounts.models import Company
 from evaluations.actions import SYSTEM
 from evaluations.models import EvaluationSession, Observation, SessionFrame, video_file
@@ -26,13 +25,7 @@ def purge_expired_sessions(*, now: datetime | None = None) -> dict[str, int]:
     Each company is purged in its own transaction, with its own cutoff, and only through its own
     scoped queryset; companies with nothing to purge are left out of the result.
     """
-    now = now or timezone.now()
-    purged: dict[str, int] = {}
-    for company in Company.objects.order_by("pk"):
-        count = _purge_company(company, now - timedelta(days=company.retention_days))
-        if count:
-            purged[company.slug] = count
-    return purged
+    return purge_past_retention(_purge_company, now=now)
 
 
 @transaction.atomic

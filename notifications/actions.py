@@ -19,6 +19,7 @@ from accounts.actions import audit
 from accounts.exceptions import ActionError, ActionForbidden
 from accounts.models import Actor, Company, Role, User
 from evaluations import episodes
+from evaluations.protocol import company_public_id
 from notifications import outbox, payloads, protocol, queue, selectors, webhooks
 from notifications.models import (
     WEBHOOK_EVENT_TYPES,
@@ -264,5 +265,6 @@ def mark_all_read(*, actor: Actor, company: Company) -> int:
 
 
 def _push_unread(company_id: int, user_id: int) -> None:
-    company_public_id = Company.objects.values_list("public_id", flat=True).get(pk=company_id)
-    protocol.send_on_commit(company_public_id, user_id, protocol.unread(selectors.unread_count(company_id, user_id)))
+    protocol.send_on_commit(
+        company_public_id(company_id), user_id, protocol.unread(selectors.unread_count(company_id, user_id))
+    )

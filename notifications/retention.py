@@ -4,14 +4,13 @@ and when sessions are deleted on request (``forget_sessions``)."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 
 from django.db import transaction
 from django.db.models import TextField
 from django.db.models.functions import Cast
-from django.utils import timezone
 
-from accounts.actions import audit, redact
+from accounts.actions import audit, purge_past_retention, redact
 from accounts.models import Actor, Company
 from notifications.models import EmailDelivery, Event, Notification, WebhookAttempt, WebhookDelivery
 
@@ -20,13 +19,7 @@ PURGE_BATCH = 500
 
 def purge_expired_events(*, now: datetime | None = None) -> dict[str, int]:
     """Delete every company's events older than its ``retention_days``; return counts by slug."""
-    now = now or timezone.now()
-    purged: dict[str, int] = {}
-    for company in Company.objects.order_by("pk"):
-        count = _purge_company(company, now - timedelta(days=company.retention_days))
-        if count:
-            purged[company.slug] = count
-    return purged
+    return purge_past_retention(_purge_company, now=now)
 
 
 @transaction.atomic
