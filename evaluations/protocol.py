@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from django.db import transaction
 
 from accounts.models import Company
-from evaluations.realtime import push
+from accounts.realtime import push
 
 if TYPE_CHECKING:
     from evaluations.models import EvaluationSession

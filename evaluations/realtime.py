@@ -1,9 +1,6 @@
-"""Realtime plumbing: frames in flight, and pushing to channel-layer groups.
+"""Realtime plumbing of live frames: the bound on frames in flight and the per-socket rate.
 
-- ``push`` (from ``accounts.realtime``, its one home, re-exported here): send a message to
-  channel-layer groups from synchronous code (actions' on_commit hooks in workers and request
-  threads).
-- ``InFlight``: the per-session bound on frames queued for inference.
+(Sending to channel-layer groups from synchronous code is ``accounts.realtime.push``.)
 """
 
 from __future__ import annotations
@@ -17,9 +14,7 @@ from typing import Any
 
 from django.conf import settings
 
-from accounts.realtime import push
-
-__all__ = ["InFlight", "RateLimiter", "push"]
+__all__ = ["InFlight", "RateLimiter"]
 
 
 class InFlight:

@@ -20,7 +20,7 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils.translation import gettext as _
 
-from evaluations.realtime import push
+from accounts.realtime import push
 from notifications.models import Notification
 
 HANDLER = "notifications.event"
