@@ -146,6 +146,15 @@ class Company(models.Model):
         help_text="Days after which evaluation data is deleted.",
     )
     store_frames = models.BooleanField(default=False, help_text="Keep video frames after analysis.")
+    frame_retention_days = models.PositiveIntegerField(
+        default=7,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Days after which stored frames are deleted (only when frames are stored).",
+    )
+    mfa_required_for_admins = models.BooleanField(
+        default=False,
+        help_text="Owners and admins must set up two-factor authentication before using the portal or API.",
+    )
     consent_notice = models.TextField(default=DEFAULT_CONSENT_NOTICE)
     grading_rubric = models.JSONField(default=dict, blank=True, validators=[validate_grading_rubric])
     time_zone = models.CharField(
