@@ -38,10 +38,13 @@ from accounts.realtime import access_changed_on_commit, member_group, token_grou
 
 log = logging.getLogger(__name__)
 
+OWNER_SETTING_FIELDS = ("store_frames", "frame_retention_days")
+"""Settings only an owner changes: whether camera images are kept, and for how long, is a privacy decision."""
 COMPANY_SETTING_FIELDS = (
     "name",
     "retention_days",
     "store_frames",
+    "frame_retention_days",
     "consent_notice",
     "grading_rubric",
     "time_zone",
@@ -111,7 +114,11 @@ def create_company(*, name: str, owner: User, slug: str | None = None) -> Compan
 
 @transaction.atomic
 def update_company_settings(*, actor: Actor, company: Company, changes: dict[str, Any]) -> Company:
-    """Apply validated settings ``changes`` (a subset of ``COMPANY_SETTING_FIELDS``)."""
+    """Apply validated settings ``changes`` (a subset of ``COMPANY_SETTING_FIELDS``).
+
+    Frame storage and its retention (``OWNER_SETTING_FIELDS``) change only by an owner. A new
+    camera notice text takes the next ``consent_notice_version``, which consent receipts name.
+    """
     _require_role(actor, Role.ADMIN, _("Only an admin or higher can change company settings."))
     unknown = set(changes) - set(COMPANY_SETTING_FIELDS)
     if unknown:
@@ -126,11 +133,21 @@ def update_company_settings(*, actor: Actor, company: Company, changes: dict[str
     }
     if not diff:
         return locked
+    if set(diff) & set(OWNER_SETTING_FIELDS):
+        _require_role(
+            actor, Role.OWNER, _("Only an owner can change whether camera frames are stored, or for how long.")
+        )
     for field, value in changes.items():
         setattr(locked, field, value)
+    update_fields = list(diff)
+    metadata: dict[str, Any] = {"changes": diff}
+    if "consent_notice" in diff:
+        locked.consent_notice_version += 1
+        update_fields.append("consent_notice_version")
+        metadata["consent_notice_version"] = locked.consent_notice_version
     locked.full_clean()
-    locked.save(update_fields=list(diff))
-    audit(actor, locked, "company.settings_updated", locked, {"changes": diff})
+    locked.save(update_fields=update_fields)
+    audit(actor, locked, "company.settings_updated", locked, metadata)
     return locked
 
 

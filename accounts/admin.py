@@ -30,7 +30,7 @@ class UserAdmin(DjangoUserAdmin):
 class CompanyAdmin(admin.ModelAdmin[Company]):
     list_display = ("name", "slug", "retention_days", "store_frames", "created_at")
     search_fields = ("name", "slug")
-    readonly_fields = ("public_id", "created_at")
+    readonly_fields = ("public_id", "consent_notice_version", "created_at")
 
 
 class _UnscopedAdmin(admin.ModelAdmin[Any]):

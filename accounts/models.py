@@ -156,6 +156,10 @@ class Company(models.Model):
         help_text="Owners and admins must set up two-factor authentication before using the portal or API.",
     )
     consent_notice = models.TextField(default=DEFAULT_CONSENT_NOTICE)
+    consent_notice_version = models.PositiveIntegerField(
+        default=1,
+        help_text="Goes up by one whenever the camera notice's text changes (consent receipts name it).",
+    )
     grading_rubric = models.JSONField(default=dict, blank=True, validators=[validate_grading_rubric])
     time_zone = models.CharField(
         max_length=64,

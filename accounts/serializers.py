@@ -20,13 +20,15 @@ class CompanySerializer(serializers.ModelSerializer[Company]):
             "slug",
             "retention_days",
             "store_frames",
+            "frame_retention_days",
             "consent_notice",
+            "consent_notice_version",
             "grading_rubric",
             "time_zone",
             "agent_views_hidden",
             "created_at",
         )
-        read_only_fields = ("slug", "created_at")
+        read_only_fields = ("slug", "consent_notice_version", "created_at")
         extra_kwargs = {"name": {"allow_blank": False}, "consent_notice": {"allow_blank": False}}
 
     def validate_grading_rubric(self, value: Any) -> Any:
