@@ -484,16 +484,22 @@ def redact_audit_metadata(*, company: Company, needle: str) -> int:
     return len(changed)
 
 
-def purge_past_retention(purge: Callable[[Company, datetime], int], *, now: datetime | None = None) -> dict[str, int]:
-    """Run ``purge(company, cutoff)`` for every company with its own ``retention_days`` cutoff.
+def purge_past_retention(
+    purge: Callable[[Company, datetime], int],
+    *,
+    now: datetime | None = None,
+    days: Callable[[Company], int] = lambda company: company.retention_days,
+) -> dict[str, int]:
+    """Run ``purge(company, cutoff)`` for every company with its own cutoff, ``days(company)`` ago.
 
-    Each app deletes its own data past retention through this one loop; the result is the
-    number purged by company slug, companies with nothing to purge left out.
+    Each app deletes its own data past retention through this one loop (``retention_days`` by
+    default; stored frames use ``frame_retention_days``); the result is the number purged by
+    company slug, companies with nothing to purge left out.
     """
     now = now or timezone.now()
     purged: dict[str, int] = {}
     for company in Company.objects.order_by("pk"):
-        count = purge(company, now - timedelta(days=company.retention_days))
+        count = purge(company, now - timedelta(days=days(company)))
         if count:
             purged[company.slug] = count
     return purged

@@ -227,7 +227,11 @@ class LoadTest:
             actor=system, company=company, name="loadtest", scope=TokenScope.READ_WRITE
         )
         session_ids = [
-            str(actions.start_session(actor=system, company=company, agent=agent, channel=Channel.LIVE).public_id)
+            str(
+                actions.start_session(
+                    actor=system, company=company, agent=agent, channel=Channel.LIVE, notice_shown=True
+                ).public_id
+            )
             for agent in agents
         ]
         return secret, session_ids

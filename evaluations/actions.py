@@ -8,6 +8,7 @@ The worker's per-frame bookkeeping lives in ``evaluations.recording``, retention
 
 from __future__ import annotations
 
+import hashlib
 import shutil
 from collections.abc import Sequence
 from datetime import datetime
@@ -23,7 +24,15 @@ from accounts.actions import audit
 from accounts.exceptions import ActionConflict, ActionError, ActionForbidden
 from accounts.models import Actor, Company, Membership, Role, User
 from evaluations import grading, protocol, queue, signals
-from evaluations.models import Channel, EvaluationSession, RubricVersion, Status, VideoStatus
+from evaluations.models import (
+    Channel,
+    ConsentChannel,
+    ConsentReceipt,
+    EvaluationSession,
+    RubricVersion,
+    Status,
+    VideoStatus,
+)
 from evaluations.selectors import grade_summary, model_versions, running_grade
 
 SYSTEM = Actor()
@@ -96,11 +105,15 @@ def start_session(
     channel: str = Channel.LIVE,
     customer_reference: str = "",
     notice_shown: bool = False,
+    notice_version: int | None = None,
 ) -> EvaluationSession:
     """Open a session for ``agent`` (agents may only start their own) under the current rubric.
 
-    ``notice_shown`` records in the audit trail that the company's camera notice was shown
-    before the camera started (the agent page asks for it).
+    A live session needs ``notice_shown``: the company's camera notice was shown to the customer
+    before the camera started (the agent page asks the agent to confirm it). It gets a
+    :class:`ConsentReceipt` with the notice's exact text, version and SHA-256. ``notice_version``,
+    when given, is the version the caller showed: a notice changed since then is refused (409),
+    so the receipt never names a text the customer did not see.
     """
     is_agent = actor.role is not None and not actor.role.at_least(Role.ADMIN)
     if is_agent and (actor.user is None or actor.user.pk != agent.pk):
@@ -112,6 +125,11 @@ def start_session(
         )
     if channel not in Channel.values:
         raise ActionError(_("Unknown channel %(channel)s.") % {"channel": repr(channel)}, code="channel")
+    if channel == Channel.LIVE and not notice_shown:
+        raise ActionError(
+            _("A live session starts only after the company's camera notice was shown to the customer (notice_shown)."),
+            code="notice_not_shown",
+        )
     session = EvaluationSession.objects.create(
         company=company,
         agent=agent,
@@ -132,8 +150,44 @@ def start_session(
             "notice_shown": notice_shown,
         },
     )
+    if channel == Channel.LIVE:
+        _consent_receipt(actor, company, session, notice_version)
     protocol.broadcast_on_commit(session, protocol.session_status(session, agent=agent.email))
     return session
+
+
+def _consent_receipt(
+    actor: Actor, company: Company, session: EvaluationSession, shown_version: int | None
+) -> ConsentReceipt:
+    """Record which notice text was confirmed, by whom and how, for a live session (in its transaction)."""
+    # Read now, not from the request's company object: the notice may have changed meanwhile.
+    text, version = Company.objects.filter(pk=company.pk).values_list("consent_notice", "consent_notice_version").get()
+    if shown_version is not None and shown_version != version:
+        raise ActionConflict(
+            _(
+                "The camera notice changed (version %(shown)s shown, version %(current)s now): reload the page "
+                "and show the customer the new notice."
+            )
+            % {"shown": shown_version, "current": version},
+            code="notice_changed",
+        )
+    if actor.token is not None:
+        channel = ConsentChannel.API_TOKEN
+    elif actor.user is not None:
+        channel = ConsentChannel.SIGNED_IN
+    else:
+        channel = ConsentChannel.SYSTEM
+    return ConsentReceipt.objects.create(
+        company=company,
+        session=session,
+        notice_version=version,
+        notice_sha256=hashlib.sha256(text.encode()).hexdigest(),
+        notice_text=text,
+        confirmed_at=session.started_at,
+        confirmed_by_user=actor.user,
+        confirmed_by=actor.label,
+        channel=channel,
+    )
 
 
 @transaction.atomic

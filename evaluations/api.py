@@ -105,6 +105,7 @@ class SessionViewSet(
             channel=data["channel"],
             customer_reference=data["customer_reference"],
             notice_shown=data["notice_shown"],
+            notice_version=data.get("notice_version"),
         )
         return Response(self._detail(session), status=status.HTTP_201_CREATED)
 

@@ -489,8 +489,14 @@ def seed_history(company: Company, now: datetime | None = None) -> Seeded:
         for item in planned:
             agent = agents[item.agent_email]
             actor = Actor(user=agent, role=Role.AGENT)
+            # The demo's agents showed the demo company's notice before their (pretend) cameras started.
             session = actions.start_session(
-                actor=actor, company=company, agent=agent, channel=item.channel, customer_reference=item.reference
+                actor=actor,
+                company=company,
+                agent=agent,
+                channel=item.channel,
+                customer_reference=item.reference,
+                notice_shown=True,
             )
             frames = [
                 frame_input(

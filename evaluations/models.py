@@ -1,7 +1,9 @@
 """Evaluation sessions and what was observed in them.
 
-Raw frames are never stored: a frame leaves a :class:`SessionFrame` ledger row (its sequence
-number, time and outcome) and one :class:`Observation` per analysed face.
+A frame leaves a :class:`SessionFrame` ledger row (its sequence number, time and outcome) and one
+:class:`Observation` per analysed face. The image itself is kept (:class:`StoredFrame`) only when
+the company opted in to frame storage, and only for its ``frame_retention_days``. Every live
+session has its :class:`ConsentReceipt`.
 
 Every model inherits its managers from ``CompanyOwned``: ``objects.for_company(company)`` (or
 ``for_company_id(id)`` in workers, which hold ids) and the greppable escape hatch
@@ -277,3 +279,71 @@ class Observation(CompanyOwned):
     @property
     def emotions(self) -> dict[str, float]:
         return {e: getattr(self, e) for e in EMOTIONS}
+
+
+def stored_frames_root() -> Path:
+    """Where stored frames live: ``MEDIA_ROOT/stored-frames/<company>/<session>/<sequence>.<ext>``."""
+    return Path(settings.MEDIA_ROOT) / "stored-frames"
+
+
+class StoredFrame(CompanyOwned):
+    """An analysed image the company chose to keep for its own review (``Company.store_frames``).
+
+    ``(session, sequence)`` is also the key of the frame's ledger row and of its observations.
+    The file's name (relative to ``MEDIA_ROOT``) is derived from server-side ids only
+    (``evaluations.frames``); deleting a row goes with deleting its file (``evaluations.frames``).
+    """
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    session = models.ForeignKey(EvaluationSession, on_delete=models.CASCADE, related_name="+")
+    sequence = models.PositiveBigIntegerField()
+    captured_at = models.DateTimeField()
+    content_type = models.CharField(max_length=32)
+    size = models.PositiveIntegerField(help_text="Bytes.")
+    file = models.FileField(max_length=255)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session_id", "sequence"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "sequence"], name="stored_frame_unique_session_sequence")
+        ]
+        indexes = [models.Index(fields=["company", "captured_at"], name="stored_frame_company_captured")]
+
+    def __str__(self) -> str:
+        return f"stored frame {self.sequence} of {self.session_id}"
+
+    @property
+    def path(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / self.file.name
+
+
+class ConsentChannel(models.TextChoices):
+    SIGNED_IN = "signed_in", _("Signed-in member (agent page)")
+    API_TOKEN = "api_token", _("API token")
+    SYSTEM = "system", _("System")
+
+
+class ConsentReceipt(CompanyOwned):
+    """Proof that the company's camera notice was shown before a live session's camera started.
+
+    Stands alone: the notice's exact text and its SHA-256 are copied in, so the receipt says
+    what the customer was shown even after the company changes its notice.
+    """
+
+    session = models.OneToOneField(EvaluationSession, on_delete=models.CASCADE, related_name="+")
+    notice_version = models.PositiveIntegerField(help_text="The company's consent_notice_version at the time.")
+    notice_sha256 = models.CharField(max_length=64, help_text="SHA-256 of the notice text (UTF-8), hex.")
+    notice_text = models.TextField()
+    confirmed_at = models.DateTimeField()
+    confirmed_by_user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    confirmed_by = models.CharField(max_length=254, help_text="Who confirmed: an e-mail address or token:<prefix>.")
+    channel = models.CharField(max_length=16, choices=ConsentChannel.choices)
+
+    class Meta:
+        ordering = ["-confirmed_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"consent receipt of {self.session_id} (notice v{self.notice_version})"

@@ -1,8 +1,10 @@
-"""Data rights: export a company's data, delete one session, erase one customer (docs/privacy.md).
+"""Data rights: export a company's data, delete one session, erase one customer, delete the
+stored frames (docs/privacy.md).
 
 Each is an action like those of ``evaluations.actions``: keyword-only ``actor``, one
 transaction, an audit row. Deleting removes a session with everything recorded about it: its
-observations and frame ledger, a video still waiting for analysis (after commit), and what other
+observations, frame ledger, stored frames and consent receipt, a video still waiting for analysis
+and the stored frames' files (after commit), and what other
 apps keep about it (``signals.sessions_deleted``: notifications drops the session's events, their
 e-mails, webhook deliveries and alerts). The audit log keeps that it happened, without the
 customer reference.
@@ -23,7 +25,7 @@ from django.utils.translation import gettext as _
 from accounts.actions import audit, redact_audit_metadata
 from accounts.exceptions import ActionConflict, ActionError, ActionForbidden, ActionNotFound
 from accounts.models import Actor, Company, Role
-from evaluations import signals
+from evaluations import frames, signals
 from evaluations.export import write_company_export
 from evaluations.models import EvaluationSession, Observation, SessionFrame, Status, video_file
 
@@ -38,6 +40,7 @@ def _require(actor: Actor, role: Role, refusal: str) -> None:
 def _delete(company: Company, sessions: Sequence[tuple[int, uuid.UUID]], customer_reference: str = "") -> None:
     """Delete sessions ``(pk, public_id)`` of ``company`` and everything hanging off them."""
     ids = [pk for pk, _public_id in sessions]
+    frames.delete_frames_of_sessions(company, sessions)
     Observation.objects.for_company(company).filter(session_id__in=ids).delete()
     SessionFrame.objects.for_company(company).filter(session_id__in=ids).delete()
     EvaluationSession.objects.for_company(company).filter(pk__in=ids).delete()
@@ -144,3 +147,19 @@ def export_company_data(*, actor: Actor, company: Company, out: IO[bytes]) -> di
     counts = write_company_export(company, out, exported_by=actor.label)
     audit(actor, company, "company.exported", company, {"rows": counts})
     return counts
+
+
+@transaction.atomic
+def delete_stored_frames(*, actor: Actor, company: Company) -> int:
+    """Delete every stored frame of the company now, rows and files (owners; audited); return the count.
+
+    Switching frame storage off keeps what was stored until its retention passes; this is the
+    owner's way to have it gone at once. Sessions, grades and observations stay.
+    """
+    _require(actor, Role.OWNER, _("Only an owner can delete the stored frames."))
+    if actor.token is not None:
+        raise ActionForbidden(_("Only an owner can delete the stored frames."), code="role")
+    Company.objects.select_for_update().filter(pk=company.pk).first()  # one deletion at a time per company
+    deleted = frames.delete_company_frames(company)
+    audit(actor, company, "frames.deleted", company, {"frames": deleted})
+    return deleted

@@ -134,8 +134,14 @@ class SessionCreateSerializer(serializers.Serializer[Any]):
     )
     notice_shown = serializers.BooleanField(
         default=False,
-        help_text="The company's camera notice was shown to the customer before the camera started "
-        "(recorded in the audit trail; the agent page sets it).",
+        help_text="The company's camera notice was shown to the customer before the camera started. "
+        "Required (true) for a live session, which then gets a consent receipt; the agent page sets it.",
+    )
+    notice_version = serializers.IntegerField(
+        required=False,
+        min_value=1,
+        help_text="The version of the camera notice that was shown (consent_notice_version of /company/). "
+        "If the notice changed since, the session is refused with 409 notice_changed.",
     )
 
 

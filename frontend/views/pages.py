@@ -154,6 +154,8 @@ def live_session(request: HttpRequest) -> HttpResponse:
         "live_config": {
             "sessionsUrl": reverse("session-list"),
             "maxFrameBytes": settings.EVALUATIONS_MAX_FRAME_BYTES,
+            # The version of the notice this page shows: a session is refused if it changed since.
+            "noticeVersion": tenant.company.consent_notice_version,
         },
     }
     return render(request, "frontend/live.html", context)

@@ -14,9 +14,17 @@ import pytest
 
 from accounts.models import Actor, Company, Role, User
 from evaluations import actions
-from evaluations.models import Channel, EvaluationSession, Observation, RubricVersion, SessionFrame
+from evaluations.models import (
+    Channel,
+    ConsentReceipt,
+    EvaluationSession,
+    Observation,
+    RubricVersion,
+    SessionFrame,
+    StoredFrame,
+)
 
-EVALUATION_MODELS = (EvaluationSession, Observation, SessionFrame, RubricVersion)
+EVALUATION_MODELS = (EvaluationSession, Observation, SessionFrame, RubricVersion, StoredFrame, ConsentReceipt)
 
 
 def write_video(path: Path, fourcc: str, face_bgr: np.ndarray) -> Path:
@@ -45,8 +53,14 @@ def face_webm(tmp_path_factory: pytest.TempPathFactory, face_bgr: np.ndarray) ->
 
 
 def start(user: User, company: Company, channel: str = Channel.LIVE, role: Role = Role.AGENT) -> EvaluationSession:
-    """Start a session for ``user`` through the real action, acting as that user."""
-    return actions.start_session(actor=Actor(user=user, role=role), company=company, agent=user, channel=channel)
+    """Start a session for ``user`` through the real action, acting as that user (a live one after the notice)."""
+    return actions.start_session(
+        actor=Actor(user=user, role=role),
+        company=company,
+        agent=user,
+        channel=channel,
+        notice_shown=channel == Channel.LIVE,
+    )
 
 
 @pytest.fixture

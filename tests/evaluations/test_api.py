@@ -43,7 +43,7 @@ def many_sessions(owner: User, alice: User, bob: User, company_a: Company) -> li
 
 class TestCreate:
     def test_an_agent_starts_a_session_for_themselves(self, bob_client: APIClient, bob: User) -> None:
-        response = bob_client.post(API, {"channel": "live", "customer_reference": "ticket-42"})
+        response = bob_client.post(API, {"channel": "live", "customer_reference": "ticket-42", "notice_shown": True})
         assert response.status_code == 201, response.content
         body = response.json()
         assert body["status"] == "open"
@@ -55,7 +55,7 @@ class TestCreate:
     def test_an_admin_starts_a_session_for_an_agent(
         self, alice_client: APIClient, bob: User, company_a: Company
     ) -> None:
-        response = alice_client.post(API, {"agent": member_id(bob, company_a)})
+        response = alice_client.post(API, {"agent": member_id(bob, company_a), "notice_shown": True})
         assert response.status_code == 201
         assert response.json()["agent"] == {"id": member_id(bob, company_a), "email": "bob@a.test"}
 

@@ -148,7 +148,9 @@ def test_erasing_a_customer_deletes_their_sessions_and_takes_the_reference_out_o
     alice: User, alice_client: APIClient, bob: User, company_a: Company, django_capture_on_commit_callbacks: Any
 ) -> None:
     bob_actor = Actor(user=bob, role=Role.AGENT)
-    lived = actions.start_session(actor=bob_actor, company=company_a, agent=bob, customer_reference="CRM-42")
+    lived = actions.start_session(
+        actor=bob_actor, company=company_a, agent=bob, customer_reference="CRM-42", notice_shown=True
+    )
     actions.finish_session(actor=bob_actor, session=lived)
     observed(lived)
     other_case = observed(finished(company_a, bob, "B", 60.0, customer_reference="crm-42"))
@@ -219,7 +221,11 @@ def test_erasing_is_refused_while_a_session_runs_and_404s_for_an_unknown_referen
     alice_client: APIClient, bob: User, company_a: Company, nothing_written: Nothing
 ) -> None:
     actions.start_session(
-        actor=Actor(user=bob, role=Role.AGENT), company=company_a, agent=bob, customer_reference="CRM-9"
+        actor=Actor(user=bob, role=Role.AGENT),
+        company=company_a,
+        agent=bob,
+        customer_reference="CRM-9",
+        notice_shown=True,
     )
     with nothing_written(*WATCHED):
         busy = alice_client.post("/api/v1/customers/erase/", {"customer_reference": "CRM-9"})

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.test import Client
 from django.urls import reverse
@@ -9,6 +11,7 @@ from rest_framework.test import APIClient
 
 from accounts.models import AuditEvent, Company, User
 from evaluations.models import EvaluationSession
+from tests.evaluations.conftest import EVALUATION_MODELS
 
 pytestmark = pytest.mark.django_db
 
@@ -75,13 +78,21 @@ def test_starting_a_session_after_the_notice_is_recorded_in_the_audit_trail(
     assert event.metadata["notice_shown"] is True
 
 
-def test_a_session_started_without_the_notice_says_so_in_the_audit_trail(
-    bob_client: APIClient, company_a: Company
+@pytest.mark.parametrize("body", [{"channel": "live"}, {"channel": "live", "notice_shown": False}, {}])
+def test_a_live_session_without_the_notice_is_refused_and_nothing_is_written(
+    bob_client: APIClient, company_a: Company, nothing_written: Any, body: dict[str, Any]
 ) -> None:
-    response = bob_client.post("/api/v1/sessions/", {"channel": "live"}, format="json")
-    assert response.status_code == 201
-    event = AuditEvent.objects.for_company(company_a).get(action="session.started")
-    assert event.metadata["notice_shown"] is False
+    with nothing_written(*EVALUATION_MODELS):
+        response = bob_client.post("/api/v1/sessions/", body, format="json")
+    assert response.status_code == 400
+    assert response.json()["code"] == "notice_not_shown"
+
+
+def test_the_page_hands_its_notice_version_to_the_script(bob: User, company_a: Company) -> None:
+    company_a.consent_notice_version = 4
+    company_a.save()
+    _status, html = page(bob)
+    assert '"noticeVersion": 4' in html
 
 
 def test_pages_allow_the_camera_to_our_own_origin_only(bob: User) -> None:

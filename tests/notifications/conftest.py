@@ -66,7 +66,13 @@ def feed(session: EvaluationSession, batch: Sequence[FrameInput]) -> None:
 
 
 def start(user: User, company: Company, channel: str = Channel.LIVE) -> EvaluationSession:
-    return actions.start_session(actor=Actor(user=user, role=Role.AGENT), company=company, agent=user, channel=channel)
+    return actions.start_session(
+        actor=Actor(user=user, role=Role.AGENT),
+        company=company,
+        agent=user,
+        channel=channel,
+        notice_shown=channel == Channel.LIVE,
+    )
 
 
 def finish(session: EvaluationSession) -> EvaluationSession:

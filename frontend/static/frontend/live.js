@@ -265,6 +265,7 @@
         channel: "live",
         customer_reference: $("customer-reference").value.trim(),
         notice_shown: true,
+        notice_version: config.noticeVersion,
       });
     } catch (error) {
       releaseCamera();
