@@ -19,7 +19,7 @@ import asyncio
 import logging
 import threading
 import uuid
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync
@@ -98,22 +98,28 @@ def _run(coroutine: Coroutine[Any, Any, None]) -> None:
     future.result(timeout=5)
 
 
-async def _send_all(groups: Iterable[str], message: dict[str, Any]) -> None:
+async def _send_each(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
     layer = get_channel_layer()
     if layer is None:
         return
-    for group in groups:
+    for group, message in messages:
         await layer.group_send(group, message)
 
 
 def push(groups: Iterable[str], message: dict[str, Any]) -> None:
     """Send ``message`` to every group in ``groups``; log, never raise (the data is already stored)."""
-    groups = list(groups)
+    push_each([(group, message) for group in groups])
+
+
+def push_each(messages: Sequence[tuple[str, dict[str, Any]]]) -> None:
+    """Send each (group, message) pair in one hop to the channel layer; log, never raise."""
+    if not messages:
+        return
     try:
         if _uses_redis_layer():
-            _run(_send_all(groups, message))
+            _run(_send_each(messages))
         else:
             # The in-memory layer lives in this process's event loop (embedded mode, tests).
-            async_to_sync(_send_all)(groups, message)
+            async_to_sync(_send_each)(messages)
     except Exception:  # a push is best effort: the data is committed and readable through the API
-        log.exception("could not push %s to %s", message.get("type"), groups)
+        log.exception("could not push %s to %s", messages[0][1].get("type"), [group for group, _ in messages])

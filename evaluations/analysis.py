@@ -52,6 +52,9 @@ class FrameInput:
     model_version: str = ""
     offset_seconds: float | None = None  # None: seconds since the session started
     error: str = ""  # non-empty: the frame could not be analysed
+    dropped: str = ""  # non-empty: a live frame shed unanalysed, and why (``stale``, ``lost``)
+    message: str = ""  # a live frame's message nonce (``SessionFrame.message``)
+    age_ms: int | None = None  # a stale frame's age when a worker got it
 
 
 def options(use: Use, faces: Literal["all", "primary"] = "all") -> Options:
@@ -86,6 +89,30 @@ def analyse_image(data: bytes, use: Use, faces: Literal["all", "primary"] = "all
     import inference
 
     return inference.analyse_image(data, options(use, faces))
+
+
+def analyse_encoded(images: Sequence[bytes], use: Use) -> list[ImageResult | str]:
+    """Analyse encoded images in one batch: a result per image, or why it could not be analysed.
+
+    Each image is decoded on its own (a corrupt one fails alone), then the faces of all the
+    decodable ones are classified together: one model call for a batch of live frames.
+    """
+    import inference
+    from inference.api import default_engine
+
+    engine = default_engine()
+    chosen = options(use)
+    outcomes: list[ImageResult | str] = []
+    decoded = []
+    for data in images:
+        try:
+            decoded.append(engine.frame(data, chosen))
+        except inference.InferenceError as exc:
+            outcomes.append(str(exc))
+        else:
+            outcomes.append("")
+    results = iter(engine.analyse_frames(decoded, chosen) if decoded else [])
+    return [outcome or next(results) for outcome in outcomes]
 
 
 def analyse_images(images: Sequence[Any], use: Use) -> Iterable[ImageResult]:

@@ -27,12 +27,17 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
+from channels.utils import await_many_dispatch
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -44,9 +49,10 @@ from accounts.models import Role
 from accounts.realtime import access_group
 from accounts.tenancy import Tenant, refresh_tenant, tenant_for_request
 from evaluations import protocol, queue, recording
+from evaluations.analysis import FrameInput
 from evaluations.models import Channel, EvaluationSession, Status
-from evaluations.protocol import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_UNAUTHENTICATED
-from evaluations.realtime import InFlight, RateLimiter
+from evaluations.protocol import CLOSE_FORBIDDEN, CLOSE_NOT_FOUND, CLOSE_TRY_AGAIN, CLOSE_UNAUTHENTICATED
+from evaluations.realtime import FrameBatcher, InFlight, RateLimiter
 from evaluations.selectors import visible_sessions
 from evaluations.uploads import UploadError, parse_live_frame
 
@@ -54,6 +60,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 SEEN_WINDOW = 4096
+LOST_MARGIN_SECONDS = 10.0
 
 
 def tenant_for_scope(scope: dict[str, Any]) -> Tenant | None:
@@ -104,6 +111,63 @@ class GuardedConsumer(AsyncWebsocketConsumer):
     _access_group: str | None = None
     _watcher: asyncio.Task[None] | None = None
     _joined: tuple[str, ...] = ()
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """Channels' ``AsyncConsumer.__call__``, with a channel layer that may fail for a while.
+
+        A Redis outage made ``channel_layer.receive`` raise, which ended the socket with 1011
+        and skipped ``disconnect`` (so the frame counters it flushes were lost). Here the
+        socket stays open: :meth:`_channel_receive` waits for the layer to come back and then
+        joins the socket's groups again (a restarted Redis forgot them); :meth:`finish` runs
+        however the socket ends.
+        """
+        self.scope = scope
+        self.channel_layer = get_channel_layer(self.channel_layer_alias)
+        self.channel_name = await self.channel_layer.new_channel()
+        self.channel_receive = self._channel_receive
+        self.base_send = send
+        try:
+            await await_many_dispatch([receive, self.channel_receive], self.dispatch)
+        except StopConsumer:
+            pass
+        finally:
+            await self.finish()
+
+    async def _channel_receive(self) -> dict[str, Any]:
+        delay = 0.25
+        while True:
+            try:
+                return dict(await self.channel_layer.receive(self.channel_name))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("channel layer unavailable for socket %s; retrying", self.channel_name, exc_info=True)
+            while True:  # wait for the layer, then rejoin: nothing reaches a socket outside its groups
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 4.0)
+                try:
+                    await self._rejoin()
+                    break
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # still down: wait longer (the first failure was logged)  # noqa: S112
+                    continue
+
+    async def _rejoin(self) -> None:
+        for group in (*self._joined, *((self._access_group,) if self._access_group else ())):
+            await self.channel_layer.group_add(group, self.channel_name)
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        # Channels closes stale database connections before every message, a thread hop per
+        # frame; our handlers reach the database only through database_sync_to_async, which
+        # does the same check in its own thread.
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
+
+    async def finish(self) -> None:
+        """Run once the socket is over, however it ended (subclasses settle their books here)."""
 
     async def join(self, group: str) -> None:
         """Join a channel-layer group that :meth:`unguard` leaves (on disconnect or revocation)."""
@@ -212,6 +276,68 @@ def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
     )
 
 
+@dataclass(frozen=True)
+class _Queued:
+    """A live frame with the broker, awaiting its outcome."""
+
+    message: str
+    captured_at: float
+    queued: float  # time.monotonic()
+
+
+_OUTCOMES = frozenset({"frame.result", "frame.failed", "frame.dropped", "frame.rejected"})
+_SETTLING: set[asyncio.Task[None]] = set()
+
+
+def _lost_after() -> float:
+    """Seconds after which a queued frame with no outcome can no longer get one from a worker.
+
+    Workers shed frames older than ``EVALUATIONS_MAX_FRAME_AGE_MS`` before analysing them; the
+    margin covers an analysis under way and a few database retries.
+    """
+    return settings.EVALUATIONS_MAX_FRAME_AGE_MS / 1000 + LOST_MARGIN_SECONDS
+
+
+def _overdue(outstanding: dict[int, _Queued], now: float) -> dict[int, _Queued]:
+    limit = _lost_after()
+    return {sequence: queued for sequence, queued in outstanding.items() if now - queued.queued >= limit}
+
+
+async def _settle(company_id: int, session_id: int, frames: dict[int, _Queued]) -> list[int] | None:
+    """Settle overdue frames (``recording.settle_lost_frames``); the ones counted lost, None if the database is away."""
+    inputs = [
+        FrameInput(
+            sequence=sequence,
+            captured_at=datetime.fromtimestamp(queued.captured_at, tz=UTC),
+            dropped="lost",
+            message=queued.message,
+        )
+        for sequence, queued in sorted(frames.items())
+    ]
+    try:
+        lost: list[int] = await database_sync_to_async(recording.settle_lost_frames)(
+            company_id=company_id, session_id=session_id, frames=inputs
+        )
+    except DatabaseError:
+        log.warning("could not settle %d overdue frames of session %s", len(inputs), session_id, exc_info=True)
+        return None
+    return lost
+
+
+async def _settle_later(company_id: int, session_id: int, frames: dict[int, _Queued]) -> None:
+    """Settle a closed socket's frames once they are overdue (retrying while the database is away)."""
+    while frames:
+        oldest = min(queued.queued for queued in frames.values())
+        await asyncio.sleep(max(0.0, _lost_after() - (time.monotonic() - oldest)) + 0.05)
+        overdue = _overdue(frames, time.monotonic())
+        for attempt in range(10):
+            if await _settle(company_id, session_id, overdue) is not None:
+                break
+            await asyncio.sleep(2**attempt)
+        for sequence in overdue:
+            frames.pop(sequence, None)
+
+
 class SessionConsumer(GuardedConsumer):
     """One live session: receives frames, forwards results and status changes."""
 
@@ -222,20 +348,27 @@ class SessionConsumer(GuardedConsumer):
         self.last_flush = time.monotonic()
         self.seen: set[int] = set()
         self.seen_order: deque[int] = deque()
+        self.outstanding: dict[int, _Queued] = {}
         self.limiter = RateLimiter(settings.EVALUATIONS_LIVE_MAX_FPS)
+        self.batcher = FrameBatcher.for_this_loop(queue.analyse_live_frames)
         tenant = await database_sync_to_async(tenant_for_scope)(self.scope)
         await self.accept()
         if tenant is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        self.target = await database_sync_to_async(_find_session)(
-            tenant, self.scope["url_route"]["kwargs"]["session_id"]
-        )
-        if self.target is None:
+        target = await database_sync_to_async(_find_session)(tenant, self.scope["url_route"]["kwargs"]["session_id"])
+        if target is None:
             await self.close(code=CLOSE_NOT_FOUND)
             return
-        await self.join(protocol.session_group(self.target.public_id))
-        await self.guard(tenant)
+        try:
+            await self.join(protocol.session_group(target.public_id))
+            await self.guard(tenant)
+        except RedisError:
+            log.warning("channel layer unavailable; socket of session %s told to retry", target.public_id)
+            await self.unguard()
+            await self.close(code=CLOSE_TRY_AGAIN)
+            return
+        self.target = target
         await self._send(
             protocol.session_hello(
                 session_public_id=self.target.public_id,
@@ -256,6 +389,22 @@ class SessionConsumer(GuardedConsumer):
             return
         await self.unguard()
         await self._flush()
+
+    async def finish(self) -> None:
+        """Settle the books however the socket ended: counters, and frames still awaiting an outcome."""
+        if self.target is None:
+            return
+        with contextlib.suppress(Exception):
+            await self.unguard()
+        await self._flush()
+        if self.outstanding:
+            # Their results may still come (to no one): settle whatever did not once no worker may take them.
+            task = asyncio.get_running_loop().create_task(
+                _settle_later(self.target.company_id, self.target.pk, dict(self.outstanding))
+            )
+            _SETTLING.add(task)
+            task.add_done_callback(_SETTLING.discard)
+            self.outstanding.clear()
 
     async def still_allowed(self, tenant: Tenant) -> int | None:
         assert self.target is not None
@@ -307,7 +456,8 @@ class SessionConsumer(GuardedConsumer):
         if not self.limiter.allow():
             await self._drop(frame.sequence, "rate")
             return
-        slot = InFlight.slot(str(target.public_id), frame.sequence)
+        nonce = uuid.uuid4().hex[:12]  # this message's: tells a redelivered task from a re-sent frame
+        slot = InFlight.slot(str(target.public_id), frame.sequence, nonce)
         try:
             taken = await InFlight.acquire(
                 slot, settings.EVALUATIONS_MAX_IN_FLIGHT, settings.EVALUATIONS_MAX_IN_FLIGHT_TOTAL
@@ -320,20 +470,23 @@ class SessionConsumer(GuardedConsumer):
         if not taken:
             await self._drop(frame.sequence, "busy")
             return
+        job = queue.FrameJob(
+            company_id=target.company_id,
+            session_id=target.pk,
+            sequence=frame.sequence,
+            captured_at=captured_at,
+            image=frame.jpeg,
+            inflight_slot=slot,
+            message=nonce,
+        )
+        self.outstanding[frame.sequence] = _Queued(nonce, captured_at, time.monotonic())
         try:
-            # Publishing to the broker is blocking I/O: keep it off the event loop, in any thread.
-            job = queue.FrameJob(
-                company_id=target.company_id,
-                session_id=target.pk,
-                sequence=frame.sequence,
-                captured_at=captured_at,
-                image=frame.jpeg,
-                inflight_slot=slot,
-            )
-            await sync_to_async(queue.analyse_frame, thread_sensitive=False)(job)
+            await self.batcher.submit(job)
         except Exception:
             log.exception("could not queue frame %s of session %s", frame.sequence, target.public_id)
-            await InFlight.arelease(slot)
+            self.outstanding.pop(frame.sequence, None)
+            with contextlib.suppress(RedisError):
+                await InFlight.arelease(slot)
             await self._drop(frame.sequence, "queue_unavailable")
 
     def _remember(self, sequence: int) -> None:
@@ -367,17 +520,41 @@ class SessionConsumer(GuardedConsumer):
         )
 
     async def _flush(self) -> None:
+        """Add this socket's counters to the session's books, then settle frames whose result is overdue.
+
+        A database that cannot take them now keeps them here for the next flush.
+        """
         assert self.target is not None
         received, rejected, dropped = self.received, self.rejected, self.dropped
         self.received = self.rejected = self.dropped = 0
         self.last_flush = time.monotonic()
-        await database_sync_to_async(recording.count_live_frames)(
-            company_id=self.target.company_id,
-            session_id=self.target.pk,
-            received=received,
-            rejected=rejected,
-            dropped=dropped,
-        )
+        try:
+            await database_sync_to_async(recording.count_live_frames)(
+                company_id=self.target.company_id,
+                session_id=self.target.pk,
+                received=received,
+                rejected=rejected,
+                dropped=dropped,
+            )
+        except DatabaseError:
+            log.warning("could not count the frames of session %s; keeping them", self.target.public_id, exc_info=True)
+            self.received += received
+            self.rejected += rejected
+            self.dropped += dropped
+            return
+        overdue = _overdue(self.outstanding, time.monotonic())
+        lost = await _settle(self.target.company_id, self.target.pk, overdue) if overdue else None
+        if lost is not None:  # settled (None: the database is away, try again next flush)
+            for sequence in overdue:
+                self.outstanding.pop(sequence, None)
+            for sequence in lost:
+                await self._send(protocol.frame_dropped(sequence, "lost"))
+
+    def _settled(self, payload: dict[str, Any]) -> None:
+        if payload.get("type") in _OUTCOMES and payload.get("session") == str(
+            self.target.public_id if self.target else ""
+        ):
+            self.outstanding.pop(payload.get("sequence"), None)  # type: ignore[arg-type]
 
     async def session_event(self, event: dict[str, Any]) -> None:
         if self.revoked:
@@ -385,7 +562,16 @@ class SessionConsumer(GuardedConsumer):
         payload = event["payload"]
         if payload.get("type") == "session.status" and self.target is not None:
             self.target.status = payload["status"]
+        self._settled(payload)
         await self._send(payload)
+
+    async def session_events(self, event: dict[str, Any]) -> None:
+        """Several events of this session (a batch of frames): each is its own websocket message."""
+        if self.revoked:
+            return
+        for payload in event["payloads"]:
+            self._settled(payload)
+            await self._send(payload)
 
     async def _send(self, payload: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(payload, separators=(",", ":")))
@@ -421,3 +607,9 @@ class DashboardConsumer(GuardedConsumer):
         if self.revoked:
             return
         await self.send(text_data=json.dumps(event["payload"], separators=(",", ":")))
+
+    async def session_events(self, event: dict[str, Any]) -> None:
+        if self.revoked:
+            return
+        for payload in event["payloads"]:
+            await self.send(text_data=json.dumps(payload, separators=(",", ":")))

@@ -206,12 +206,17 @@ def video_file(company_public_id: uuid.UUID, session_public_id: uuid.UUID) -> Pa
 class FrameOutcome(models.TextChoices):
     PROCESSED = "processed", _("Processed")
     FAILED = "failed", _("Failed")
+    DROPPED = "dropped", _("Dropped")
 
 
 class SessionFrame(CompanyOwned):
-    """Ledger of analysed frames: one row per (session, sequence), the idempotency claim.
+    """Ledger of frames that reached a worker: one row per (session, sequence), the idempotency claim.
 
-    A retried task or a repeated sequence number finds its row and changes nothing.
+    ``message`` names the websocket message a live frame came in (a nonce the consumer gives it):
+    a task delivered again finds its own row and changes nothing, while the same sequence number
+    sent again by the client (after a reconnect) finds another message's row and is counted as
+    rejected. A live frame that waited too long for a worker, or whose task was lost with the
+    broker, gets a ``dropped`` row, so no later delivery can count it twice.
     """
 
     session = models.ForeignKey(EvaluationSession, on_delete=models.CASCADE, related_name="+")
@@ -221,6 +226,7 @@ class SessionFrame(CompanyOwned):
     outcome = models.CharField(max_length=16, choices=FrameOutcome.choices)
     faces = models.PositiveSmallIntegerField(default=0)
     error = models.CharField(max_length=300, blank=True)
+    message = models.CharField(max_length=16, blank=True, default="", help_text="Nonce of the live frame's message.")
 
     class Meta:
         # By column, not by the foreign key: ordering "session" would join the session table.

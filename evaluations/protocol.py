@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import functools
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.db import transaction
 
 from accounts.models import Company
-from accounts.realtime import push
+from accounts.realtime import push, push_each
 
 if TYPE_CHECKING:
     from evaluations.models import EvaluationSession
@@ -33,9 +33,13 @@ if TYPE_CHECKING:
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_FORBIDDEN = 4403
 CLOSE_NOT_FOUND = 4404
+CLOSE_TRY_AGAIN = 1013
+"""The channel layer (Redis) is unavailable at the handshake: reconnect in a moment."""
 
 EVENT_HANDLER = "session.event"
 """Channel-layer message type: Channels calls the consumers' ``session_event`` method."""
+EVENTS_HANDLER = "session.events"
+"""Channel-layer message of several events (``payloads``), each sent to the socket on its own."""
 
 
 def session_group(public_id: uuid.UUID | str) -> str:
@@ -69,6 +73,26 @@ def send_on_commit(session_public_id: uuid.UUID | str, company_id: int, payload:
     message = {"type": EVENT_HANDLER, "payload": {"session": str(session_public_id), **payload}}
     groups = session_groups(session_public_id, company_id)
     transaction.on_commit(lambda: push(groups, message))
+
+
+def push_events_on_commit(events: Mapping[str, Sequence[Mapping[str, Any]]], company_id: int) -> None:
+    """Send many sessions' events (session public id -> payloads) of one company at once, on commit.
+
+    A batch of live frames makes one channel-layer message per session and one for the company's
+    dashboard, whatever the number of frames: the consumers unpack ``session.events`` into the
+    same one-event websocket messages :func:`send_on_commit` produces.
+    """
+    messages: list[tuple[str, dict[str, Any]]] = []
+    everything: list[dict[str, Any]] = []
+    for session_public_id, payloads in events.items():
+        stamped = [{"session": str(session_public_id), **payload} for payload in payloads]
+        if stamped:
+            messages.append((session_group(session_public_id), {"type": EVENTS_HANDLER, "payloads": stamped}))
+            everything += stamped
+    if not everything:
+        return
+    messages.append((company_group(company_public_id(company_id)), {"type": EVENTS_HANDLER, "payloads": everything}))
+    transaction.on_commit(lambda: push_each(messages))
 
 
 # --- Session events (both groups) ----------------------------------------------------------------

@@ -17,7 +17,12 @@ from celery import current_app
 from django.db import transaction
 
 ANALYSE_FRAME = "evaluations.analyse_frame"
+ANALYSE_LIVE_FRAMES = "evaluations.analyse_live_frames"
 ANALYSE_VIDEO = "evaluations.analyse_video"
+
+LIVE_SERIALIZER = "msgpack"
+"""Live batches carry raw JPEG bytes: msgpack (declared in ``accept_content``, data only, no code)
+spares the base64 round trip JSON would need for every frame."""
 
 
 @dataclass(frozen=True)
@@ -32,14 +37,46 @@ class FrameJob:
     image: bytes
     inflight_slot: str | None = None
     """A live frame's slot in ``evaluations.realtime.InFlight``; None for uploaded images."""
+    message: str = ""
+    """A live frame's message nonce (``SessionFrame.message``): tells a redelivered task from a re-sent frame."""
+
+    def live_args(self) -> dict[str, Any]:
+        return {
+            "company": self.company_id,
+            "session": self.session_id,
+            "sequence": self.sequence,
+            "captured_at": self.captured_at,
+            "image": self.image,
+            "slot": self.inflight_slot,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_live_args(cls, args: dict[str, Any]) -> FrameJob:
+        return cls(
+            company_id=int(args["company"]),
+            session_id=int(args["session"]),
+            sequence=int(args["sequence"]),
+            captured_at=float(args["captured_at"]),
+            image=bytes(args["image"]),
+            inflight_slot=str(args["slot"]),
+            message=str(args["message"]),
+        )
 
 
 def _send(name: str, args: tuple[Any, ...]) -> None:
     current_app.tasks[name].apply_async(args=args)
 
 
+def analyse_live_frames(jobs: Sequence[FrameJob]) -> None:
+    """Queue a batch of live frames (of any sessions) as one task, now (``evaluations.realtime.FrameBatcher``)."""
+    current_app.tasks[ANALYSE_LIVE_FRAMES].apply_async(
+        args=([job.live_args() for job in jobs],), serializer=LIVE_SERIALIZER
+    )
+
+
 def analyse_frame(job: FrameJob) -> None:
-    """Queue one frame now (the live consumer, which already counted it)."""
+    """Queue one uploaded image now."""
     image_b64 = base64.b64encode(job.image).decode("ascii")
     _send(ANALYSE_FRAME, (job.company_id, job.session_id, job.sequence, job.captured_at, image_b64, job.inflight_slot))
 

@@ -1,4 +1,4 @@
-"""Realtime plumbing of live frames: the bound on frames in flight and the per-socket rate.
+"""Realtime plumbing of live frames: the bound on frames in flight, the per-socket rate, the batches.
 
 (Sending to channel-layer groups from synchronous code is ``accounts.realtime.push``.)
 """
@@ -6,15 +6,22 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 import time
-import uuid
 import weakref
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 
-__all__ = ["InFlight", "RateLimiter"]
+if TYPE_CHECKING:
+    from evaluations.queue import FrameJob
+
+__all__ = ["FrameBatcher", "InFlight", "RateLimiter"]
+
+log = logging.getLogger(__name__)
 
 
 class InFlight:
@@ -41,9 +48,9 @@ class InFlight:
         return f"evaluations:inflight:{session_public_id}"
 
     @staticmethod
-    def slot(session_public_id: str, sequence: int) -> str:
-        """A slot name: the session's public id, the frame number and a nonce (numbers may repeat)."""
-        return f"{session_public_id}/{sequence}/{uuid.uuid4().hex[:8]}"
+    def slot(session_public_id: str, sequence: int, nonce: str) -> str:
+        """A slot name: the session's public id, the frame number and the message nonce (numbers may repeat)."""
+        return f"{session_public_id}/{sequence}/{nonce}"
 
     @classmethod
     async def acquire(cls, slot: str, limit: int, total_limit: int) -> bool:
@@ -84,6 +91,24 @@ class InFlight:
         pipe.zrem(session_key, slot)
         pipe.zrem(cls.TOTAL_KEY, slot)
         pipe.execute()
+
+    @classmethod
+    def release_many(cls, slots: list[str]) -> None:
+        """:meth:`release` a worker's batch in one round trip; never raises (an unreleased slot expires)."""
+        if not slots:
+            return
+        if not settings.REDIS_URL:
+            for slot in slots:
+                cls.release(slot)
+            return
+        try:
+            pipe = _sync_redis().pipeline(transaction=False)
+            for slot in slots:
+                pipe.zrem(cls.key(slot.split("/", 1)[0]), slot)
+            pipe.zrem(cls.TOTAL_KEY, *slots)
+            pipe.execute()
+        except Exception:  # Redis down: the slots stop counting after TTL_SECONDS on their own
+            log.warning("could not release %d in-flight slots", len(slots), exc_info=True)
 
     @classmethod
     async def arelease(cls, slot: str) -> None:
@@ -150,3 +175,71 @@ class RateLimiter:
             self.tokens -= 1.0
             return True
         return False
+
+
+class FrameBatcher:
+    """Queue the live frames of all of a process's sockets in batches: one task for several frames.
+
+    A frame waits at most ``window`` seconds (or until ``size`` frames are waiting) and is then
+    published with the others in one broker message. The worker decodes each frame, classifies
+    all their faces in one model call, records each session's frames in one transaction and
+    pushes each session's events in one channel-layer message, so the per-frame cost of Celery,
+    the model call, the commit and the push is shared. :meth:`submit` returns once the batch
+    is with the broker, or raises what publishing raised (the consumer then drops the frame).
+
+    One batcher per event loop (daphne runs one; tests run several).
+    """
+
+    _by_loop: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, FrameBatcher] = weakref.WeakKeyDictionary()
+
+    def __init__(self, publish: Callable[[Sequence[FrameJob]], None], window: float, size: int) -> None:
+        self.publish = publish
+        self.window = window
+        self.size = size
+        self.pending: list[tuple[FrameJob, asyncio.Future[None]]] = []
+        self.timer: asyncio.TimerHandle | None = None
+        self.sending: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def for_this_loop(cls, publish: Callable[[Sequence[FrameJob]], None]) -> FrameBatcher:
+        loop = asyncio.get_running_loop()
+        batcher = cls._by_loop.get(loop)
+        if batcher is None:
+            batcher = cls._by_loop[loop] = cls(
+                publish, settings.EVALUATIONS_BATCH_WINDOW_MS / 1000, settings.EVALUATIONS_BATCH_MAX_FRAMES
+            )
+        return batcher
+
+    async def submit(self, job: FrameJob) -> None:
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        # Whoever awaits may be gone (its socket closed): retrieve the outcome so nothing is logged twice.
+        done.add_done_callback(lambda future: future.cancelled() or future.exception())
+        self.pending.append((job, done))
+        if len(self.pending) >= self.size or self.window <= 0:
+            self._send_now()
+        elif self.timer is None:
+            self.timer = asyncio.get_running_loop().call_later(self.window, self._send_now)
+        await asyncio.shield(done)  # a socket closing meanwhile must not cancel the others' batch
+
+    def _send_now(self) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        batch, self.pending = self.pending, []
+        if batch:
+            task = asyncio.get_running_loop().create_task(self._send(batch))
+            self.sending.add(task)  # keep a reference until it is done
+            task.add_done_callback(self.sending.discard)
+
+    async def _send(self, batch: list[tuple[FrameJob, asyncio.Future[None]]]) -> None:
+        try:
+            # Publishing is blocking I/O: off the event loop, in any thread.
+            await sync_to_async(self.publish, thread_sensitive=False)([job for job, _ in batch])
+        except Exception as exc:
+            for _, done in batch:
+                if not done.done():
+                    done.set_exception(exc)
+        else:
+            for _, done in batch:
+                if not done.done():
+                    done.set_result(None)

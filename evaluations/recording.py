@@ -8,7 +8,7 @@ goes through ``for_company_id`` with the company id the task was given.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection, transaction
@@ -24,11 +24,13 @@ from evaluations.selectors import grade_summary, rubric_of
 
 @dataclass(frozen=True)
 class Recorded:
-    """What :func:`record_observations` did with a batch."""
+    """What :func:`record_observations` did with a batch, and the events to push once it committed."""
 
     stored: list[int]
     duplicates: list[int]
     dropped: int
+    events: list[dict[str, Any]] = field(default_factory=list)
+    session_public_id: str = ""
 
 
 def _sessions(company_id: int) -> QuerySet[EvaluationSession]:
@@ -68,8 +70,8 @@ def _relax_commit() -> None:
 def _lock_for_frames(company_id: int, session_id: int) -> EvaluationSession | None:
     """Lock a session row for recording frames: one plain ``SELECT ... FOR UPDATE``, no joins.
 
-    This runs for every live frame, so the rubric and the company's public id come from
-    per-process caches of immutable rows instead of joins.
+    This runs for every batch of live frames, so the rubric and the company's public id come
+    from per-process caches of immutable rows instead of joins.
     """
     return _sessions(company_id).select_for_update().only(*_FRAME_FIELDS).filter(pk=session_id).first()
 
@@ -85,22 +87,35 @@ def _face_json(face: grading.Face, primary: bool) -> dict[str, Any]:
     }
 
 
+def _offset(session: EvaluationSession, frame: FrameInput) -> float:
+    if frame.offset_seconds is not None:
+        return frame.offset_seconds
+    return max(0.0, (frame.captured_at - session.started_at).total_seconds())
+
+
 @transaction.atomic
 def record_observations(
     *, company_id: int, session_id: int, frames: Sequence[FrameInput], push_frames: bool = True
 ) -> Recorded | None:
-    """Store analysed frames and update the running grade; return None if the session is gone.
+    """Store analysed (or shed) frames and update the running grade; None if the session is gone.
 
-    Steps:
+    Every frame that reaches here gets exactly one outcome in the books, whatever was retried:
+
     1. Lock the session row: every writer of a session's frames holds this lock, so the ledger
        check below cannot race.
     2. A finished or cancelled session stores nothing; its frames are counted as dropped.
-    3. Skip sequence numbers already in the ledger (a retried task, a repeated client number).
+    3. A sequence number already in the ledger is either this very message delivered again (a
+       retried or redelivered task: nothing to do, it was counted) or the client sending the
+       number again in another message (after a reconnect): counted as rejected, and the
+       client is told.
     4. Insert the ledger rows and the observations; fold usable frames into the running grade
-       and, except for videos, into the negative run (``evaluations.episodes``).
+       and, except for videos, into the negative run (``evaluations.episodes``). Frames shed
+       unanalysed (stale, lost) get a ``dropped`` ledger row.
     5. Tell listeners about each new negative episode (``signals.negative_episode``), in this
        transaction.
-    6. After commit, push each frame's result and the running grade to the session and company.
+    6. The events for the session's sockets and dashboard are pushed once this transaction
+       commits, or (``push_frames=False``) returned for the caller to push with other sessions'
+       (:func:`evaluations.protocol.push_events_on_commit`, one push for a batch of frames).
     """
     _relax_commit()
     session = _lock_for_frames(company_id, session_id)
@@ -108,22 +123,26 @@ def record_observations(
         return None
     if not session.is_active:
         _sessions(company_id).filter(pk=session.pk).update(frames_dropped=F("frames_dropped") + len(frames))
-        return Recorded(stored=[], duplicates=[], dropped=len(frames))
+        return Recorded(stored=[], duplicates=[], dropped=len(frames), session_public_id=str(session.public_id))
 
     wanted: dict[int, FrameInput] = {}
-    duplicates: list[int] = []
+    repeated: list[FrameInput] = []
     for frame in frames:
         if frame.sequence in wanted:
-            duplicates.append(frame.sequence)
+            repeated.append(frame)
         else:
             wanted[frame.sequence] = frame
-    seen = set(
+    ledger_messages = dict(
         SessionFrame.objects.for_company_id(company_id)
         .filter(session_id=session.pk, sequence__in=list(wanted))
-        .values_list("sequence", flat=True)
+        .values_list("sequence", "message")
     )
-    duplicates += [seq for seq in wanted if seq in seen]
-    new = [f for seq, f in wanted.items() if seq not in seen]
+    new = [f for seq, f in wanted.items() if seq not in ledger_messages]
+    # The same number in another message is the client's repeat; the same message is a redelivery.
+    rejected = [f for f in repeated if f.message] + [
+        f for seq, f in wanted.items() if seq in ledger_messages and f.message and f.message != ledger_messages[seq]
+    ]
+    repeated += [f for seq, f in wanted.items() if seq in ledger_messages]
 
     rubric = rubric_of(company_id, session.rubric_version_id)
     state = grading.GradeState.from_json(session.grade_state)
@@ -133,15 +152,14 @@ def record_observations(
     found: list[episodes.Episode] = []
     ledger: list[SessionFrame] = []
     observations: list[Observation] = []
-    processed = failed = faces_total = 0
-    events: list[dict[str, Any]] = []
+    processed = failed = dropped = faces_total = 0
+    events: list[tuple[str, dict[str, Any]]] = []
     for frame in new:
-        offset = (
-            frame.offset_seconds
-            if frame.offset_seconds is not None
-            else max(0.0, (frame.captured_at - session.started_at).total_seconds())
-        )
-        outcome = FrameOutcome.FAILED if frame.error else FrameOutcome.PROCESSED
+        offset = _offset(session, frame)
+        if frame.dropped:
+            outcome = FrameOutcome.DROPPED
+        else:
+            outcome = FrameOutcome.FAILED if frame.error else FrameOutcome.PROCESSED
         ledger.append(
             SessionFrame(
                 company_id=company_id,
@@ -151,12 +169,18 @@ def record_observations(
                 offset_seconds=offset,
                 outcome=outcome,
                 faces=len(frame.faces),
-                error=frame.error[:300],
+                error=(frame.error or frame.dropped)[:300],
+                message=frame.message,
             )
         )
+        if frame.dropped:
+            dropped += 1
+            extra = {} if frame.age_ms is None else {"age_ms": frame.age_ms}
+            events.append(("dropped", protocol.frame_dropped(frame.sequence, frame.dropped, **extra)))
+            continue
         if frame.error:
             failed += 1
-            events.append({"sequence": frame.sequence, "detail": frame.error})
+            events.append(("failed", {"sequence": frame.sequence, "detail": frame.error}))
             continue
         processed += 1
         faces_total += len(frame.faces)
@@ -188,58 +212,90 @@ def record_observations(
         if watch and (episode := run.add(graded, rubric, threshold)) is not None:
             found.append(episode)
         events.append(
-            {
-                "sequence": frame.sequence,
-                "captured_at": frame.captured_at,
-                "offset_seconds": offset,
-                "model_version": frame.model_version,
-                "faces": [_face_json(face, i == primary) for i, face in enumerate(frame.faces)],
-            }
+            (
+                "result",
+                {
+                    "sequence": frame.sequence,
+                    "captured_at": frame.captured_at,
+                    "offset_seconds": offset,
+                    "model_version": frame.model_version,
+                    "faces": [_face_json(face, i == primary) for i, face in enumerate(frame.faces)],
+                },
+            )
+        )
+    for frame in rejected:
+        events.append(
+            (
+                "rejected",
+                protocol.frame_rejected(frame.sequence, "duplicate", f"Frame {frame.sequence} was already received."),
+            )
         )
 
-    if ledger:
-        # Every writer holds the session lock, so nothing conflicts; ON CONFLICT DO NOTHING on the
-        # unique constraints is the backstop, cheaper per frame than a savepoint.
-        SessionFrame.objects.bulk_create(ledger, ignore_conflicts=True)
-        Observation.objects.bulk_create(observations, ignore_conflicts=True)
-        session.grade_state = {**state.to_json(), episodes.STATE_KEY: run.to_json()}
-        apply_grade(session, grading.summarize(state, rubric))
-        session.frames_processed += processed
-        session.frames_failed += failed
-        session.faces_observed += faces_total
-        session.save(
-            update_fields=[
-                "grade_state",
-                "grade_letter",
-                "score",
-                "confidence",
-                "frames_processed",
-                "frames_failed",
-                "faces_observed",
-            ]
+    if not (ledger or rejected):
+        return Recorded(
+            stored=[], duplicates=[f.sequence for f in repeated], dropped=0, session_public_id=str(session.public_id)
         )
-        for episode in found:
-            signals.negative_episode.send(sender=EvaluationSession, session=session, episode=episode)
-        if push_frames:
-            grade = grade_summary(session)
-            stats = session.stats()
-            for event in events:
-                if "faces" in event:
-                    payload = protocol.frame_result(**event, grade=grade, stats=stats)
-                else:
-                    payload = protocol.frame_failed(**event, grade=grade, stats=stats)
-                protocol.broadcast_on_commit(session, payload)
-    return Recorded(stored=[f.sequence for f in new], duplicates=duplicates, dropped=0)
+    # Every writer holds the session lock, so nothing conflicts; ON CONFLICT DO NOTHING on the
+    # unique constraints is the backstop, cheaper per frame than a savepoint.
+    SessionFrame.objects.bulk_create(ledger, ignore_conflicts=True)
+    Observation.objects.bulk_create(observations, ignore_conflicts=True)
+    session.grade_state = {**state.to_json(), episodes.STATE_KEY: run.to_json()}
+    apply_grade(session, grading.summarize(state, rubric))
+    session.frames_processed += processed
+    session.frames_failed += failed
+    session.frames_dropped += dropped
+    session.frames_rejected += len(rejected)
+    session.faces_observed += faces_total
+    session.save(
+        update_fields=[
+            "grade_state",
+            "grade_letter",
+            "score",
+            "confidence",
+            "frames_processed",
+            "frames_failed",
+            "frames_dropped",
+            "frames_rejected",
+            "faces_observed",
+        ]
+    )
+    for episode in found:
+        signals.negative_episode.send(sender=EvaluationSession, session=session, episode=episode)
+    grade = grade_summary(session)
+    stats = session.stats()
+    payloads: list[dict[str, Any]] = []
+    for kind, event in events:
+        if kind == "result":
+            payloads.append(protocol.frame_result(**event, grade=grade, stats=stats))
+        elif kind == "failed":
+            payloads.append(protocol.frame_failed(**event, grade=grade, stats=stats))
+        else:
+            payloads.append(event)
+    if push_frames:
+        protocol.push_events_on_commit({str(session.public_id): payloads}, company_id)
+    return Recorded(
+        stored=[f.sequence for f in new],
+        duplicates=[f.sequence for f in repeated],
+        dropped=0,
+        events=payloads,
+        session_public_id=str(session.public_id),
+    )
 
 
 @transaction.atomic
-def drop_stale_frame(*, company_id: int, session_id: int, session_public_id: str, sequence: int, age_ms: int) -> None:
-    """Count a live frame that waited too long for a worker as dropped, and tell the session and dashboard."""
-    _relax_commit()
-    updated = _sessions(company_id).filter(pk=session_id).update(frames_dropped=F("frames_dropped") + 1)
-    if updated:
-        payload = protocol.frame_dropped(sequence, "stale", age_ms=age_ms)
-        protocol.send_on_commit(session_public_id, company_id, payload)
+def settle_lost_frames(*, company_id: int, session_id: int, frames: Sequence[FrameInput]) -> list[int]:
+    """Give an outcome to live frames whose result never came (their task was lost with the broker).
+
+    The consumer calls this for frames it queued long enough ago that no worker may still take
+    them (``EVALUATIONS_MAX_FRAME_AGE_MS`` and then some). A frame with a ledger row already has
+    its outcome (only the event was lost); the others get a ``dropped`` row (reason ``lost``),
+    so the task, should it turn up after all, finds its own message's row and changes nothing.
+    Returns the sequence numbers counted as lost.
+    """
+    recorded = record_observations(company_id=company_id, session_id=session_id, frames=frames, push_frames=False)
+    if recorded is None:
+        return []
+    return [event["sequence"] for event in recorded.events if event.get("type") == "frame.dropped"]
 
 
 def count_live_frames(*, company_id: int, session_id: int, received: int, rejected: int, dropped: int) -> None:

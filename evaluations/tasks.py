@@ -12,20 +12,28 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import logging
 import math
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any, TypeVar
 
 from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.db import connection as db_connection
 
-from evaluations import analysis, recording, retention
+from evaluations import analysis, protocol, queue, recording, retention
 from evaluations.analysis import FrameInput, Use
 from evaluations.realtime import InFlight
+from inference.results import ImageResult
+
+T = TypeVar("T")
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +55,23 @@ def _load_models(**_: object) -> None:
 
 
 @shared_task(
+    name="evaluations.analyse_live_frames",
+    soft_time_limit=20,
+    time_limit=30,
+    acks_late=True,
+    ignore_result=True,
+)
+def analyse_live_frames(frames: list[dict[str, Any]]) -> None:
+    """Analyse a batch of live frames (of any sessions, queued together by the web process).
+
+    Frames older than ``EVALUATIONS_MAX_FRAME_AGE_MS`` (workers stalled, restarted or the task
+    redelivered late) are recorded as dropped unanalysed; the others are decoded one by one and
+    their faces classified in one model call. See :func:`_analyse_and_record`.
+    """
+    _analyse_and_record([queue.FrameJob.from_live_args(frame) for frame in frames], Use.LIVE)
+
+
+@shared_task(
     name="evaluations.analyse_frame",
     soft_time_limit=20,
     time_limit=30,
@@ -61,49 +86,110 @@ def analyse_frame(
     image_b64: str,
     inflight_slot: str | None = None,
 ) -> None:
-    """Analyse one frame (a live frame or an uploaded image) and record its faces.
+    """Analyse one frame (an uploaded image; or a live frame, ``inflight_slot`` set) and record its faces."""
+    try:
+        image = base64.b64decode(image_b64, validate=True)
+    except binascii.Error:
+        image = b""  # fails to decode below, with the frame recorded as failed
+    message = inflight_slot.rsplit("/", 1)[-1] if inflight_slot else ""
+    job = queue.FrameJob(company_id, session_id, sequence, captured_at, image, inflight_slot, message)
+    _analyse_and_record([job], Use.LIVE if inflight_slot else Use.UPLOAD)
 
-    ``inflight_slot`` is the live frame's slot in ``InFlight`` (``<session public id>/...``),
-    released whatever happens. A live frame older than ``EVALUATIONS_MAX_FRAME_AGE_MS`` (workers
-    stalled or restarted) is dropped unanalysed.
+
+def _analyse_and_record(jobs: list[queue.FrameJob], use: Use) -> None:
+    """Analyse frames, record each session's in one transaction, push the events, free the slots.
+
+    Steps:
+    1. Shed live frames that waited too long (analysing them would only make the next ones
+       later): they are recorded as dropped, ``stale``.
+    2. Analyse the others in one batch; inference runs outside any transaction.
+    3. Record each session's frames (``recording.record_observations``: its ledger makes a
+       redelivered task change nothing), retrying on a broken database connection.
+    4. Push every session's events in one go, then release the in-flight slots whatever happened.
     """
     try:
-        age_ms = int((time.time() - captured_at) * 1000)
-        if inflight_slot and age_ms > settings.EVALUATIONS_MAX_FRAME_AGE_MS:
-            # Workers are behind: analysing a stale frame would only make the next ones later.
-            recording.drop_stale_frame(
-                company_id=company_id,
-                session_id=session_id,
-                session_public_id=inflight_slot.split("/", 1)[0],
-                sequence=sequence,
-                age_ms=age_ms,
-            )
-            return
-        # The re-fetch is record_observations' row lock: it returns quietly for a deleted session
-        # and counts frames of an ended one as dropped. Skipping a pre-check saves a query per frame.
-        frame = _analyse(
-            sequence, datetime.fromtimestamp(captured_at, tz=UTC), image_b64, Use.LIVE if inflight_slot else Use.UPLOAD
-        )
-        recording.record_observations(company_id=company_id, session_id=session_id, frames=[frame])
+        now = time.time()
+        inputs: list[FrameInput | None] = [None] * len(jobs)
+        fresh: list[int] = []
+        for index, job in enumerate(jobs):
+            age_ms = int((now - job.captured_at) * 1000)
+            if job.inflight_slot and age_ms > settings.EVALUATIONS_MAX_FRAME_AGE_MS:
+                inputs[index] = FrameInput(
+                    sequence=job.sequence, captured_at=_when(job), dropped="stale", message=job.message, age_ms=age_ms
+                )
+            else:
+                fresh.append(index)
+        for index, outcome in zip(fresh, _analyse([jobs[i].image for i in fresh], use), strict=True):
+            job = jobs[index]
+            if isinstance(outcome, str):
+                frame = analysis.failed_frame(job.sequence, _when(job), outcome)
+            else:
+                frame = analysis.frame_input(job.sequence, _when(job), outcome)
+            inputs[index] = dataclasses.replace(frame, message=job.message)
+        by_session: dict[tuple[int, int], list[FrameInput]] = {}
+        for job, recorded_frame in zip(jobs, inputs, strict=True):  # the order frames came in
+            assert recorded_frame is not None
+            by_session.setdefault((job.company_id, job.session_id), []).append(recorded_frame)
+        events: dict[int, dict[str, list[dict[str, Any]]]] = {}
+        try:
+            for (company_id, session_id), frames in sorted(by_session.items()):
+                # The re-fetch is record_observations' row lock: it returns quietly for a deleted
+                # session and counts frames of an ended one as dropped.
+                recorded = _with_database_retry(
+                    recording.record_observations,
+                    company_id=company_id,
+                    session_id=session_id,
+                    frames=frames,
+                    push_frames=False,
+                )
+                if recorded is not None and recorded.events:
+                    events.setdefault(company_id, {})[recorded.session_public_id] = recorded.events
+        finally:
+            for company_id, sessions in events.items():
+                protocol.push_events_on_commit(sessions, company_id)
     finally:
-        if inflight_slot:
-            InFlight.release(inflight_slot)
+        InFlight.release_many([job.inflight_slot for job in jobs if job.inflight_slot])
 
 
-def _analyse(sequence: int, captured_at: datetime, image_b64: str, use: Use) -> FrameInput:
+def _when(job: queue.FrameJob) -> datetime:
+    return datetime.fromtimestamp(job.captured_at, tz=UTC)
+
+
+def _analyse(images: list[bytes], use: Use) -> list[ImageResult | str]:
+    """A result or an error message per image; a model failure or time-out fails them all."""
     import inference
 
+    if not images:
+        return []
     try:
-        data = base64.b64decode(image_b64, validate=True)
-    except binascii.Error:
-        return analysis.failed_frame(sequence, captured_at, "the frame is not valid base64")
-    try:
-        result = analysis.analyse_image(data, use)
+        return analysis.analyse_encoded(images, use)
     except inference.InferenceError as exc:
-        return analysis.failed_frame(sequence, captured_at, str(exc))
+        return [str(exc)] * len(images)
     except SoftTimeLimitExceeded:
-        return analysis.failed_frame(sequence, captured_at, "analysis timed out")
-    return analysis.frame_input(sequence, captured_at, result)
+        return ["analysis timed out"] * len(images)
+
+
+DATABASE_ATTEMPTS = 5
+
+
+def _with_database_retry(record: Callable[..., T], **kwargs: Any) -> T:
+    """Run ``record`` (one transaction), again on a fresh connection if the database connection broke.
+
+    A connection terminated mid-transaction (a failover, a restarted PostgreSQL, an idle-killer)
+    rolls the whole transaction back, so running it again stores the frames exactly once. After
+    ``DATABASE_ATTEMPTS`` tries (about six seconds) the error propagates: the frames stay in
+    flight and the live consumer settles them as lost once their time is up.
+    """
+    for attempt in range(DATABASE_ATTEMPTS):
+        try:
+            return record(**kwargs)
+        except (OperationalError, InterfaceError):
+            if attempt == DATABASE_ATTEMPTS - 1:
+                raise
+            log.warning("database connection lost while recording frames; retrying", exc_info=True)
+            db_connection.close()
+            time.sleep(0.2 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 @shared_task(

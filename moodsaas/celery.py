@@ -30,7 +30,8 @@ app.conf.update(
     task_routes={pattern: {"queue": "inference"} for pattern in INFERENCE_TASK_PATTERNS},
     task_serializer="json",
     result_serializer="json",
-    accept_content=["json"],
+    # msgpack only for batches of live frames (raw JPEG bytes; evaluations.queue.LIVE_SERIALIZER).
+    accept_content=["json", "msgpack"],
     event_serializer="json",
     task_ignore_result=True,
     # Acknowledge after the task ran so a crashed worker's task is redelivered (tasks are idempotent).

@@ -271,7 +271,11 @@ CELERY_BEAT_SCHEDULE = {
 # --- Evaluation sessions (docs/sessions.md; each variable: docs/configuration.md)
 EVALUATIONS_LIVE_MAX_FPS = env_int("EVALUATIONS_LIVE_MAX_FPS", 10, minimum=1, maximum=60)
 EVALUATIONS_MAX_IN_FLIGHT = env_int("EVALUATIONS_MAX_IN_FLIGHT", 2, minimum=1, maximum=1000)
-EVALUATIONS_MAX_IN_FLIGHT_TOTAL = env_int("EVALUATIONS_MAX_IN_FLIGHT_TOTAL", 4, minimum=1)
+EVALUATIONS_MAX_IN_FLIGHT_TOTAL = env_int("EVALUATIONS_MAX_IN_FLIGHT_TOTAL", 16, minimum=1)
+# Live frames of all sockets of a web process are queued in batches (evaluations.realtime.FrameBatcher):
+# a frame waits at most this long for others, and a batch holds at most this many frames.
+EVALUATIONS_BATCH_WINDOW_MS = env_int("EVALUATIONS_BATCH_WINDOW_MS", 25, minimum=0, maximum=1000)
+EVALUATIONS_BATCH_MAX_FRAMES = env_int("EVALUATIONS_BATCH_MAX_FRAMES", 8, minimum=1, maximum=64)
 EVALUATIONS_MAX_FRAME_AGE_MS = env_int("EVALUATIONS_MAX_FRAME_AGE_MS", 2000, minimum=50)
 EVALUATIONS_MAX_FRAME_BYTES = env_int("EVALUATIONS_MAX_FRAME_BYTES", 512 * 1024, minimum=1024)
 EVALUATIONS_MAX_IMAGE_BYTES = env_int("EVALUATIONS_MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024)

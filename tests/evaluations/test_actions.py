@@ -200,13 +200,15 @@ def test_a_live_frame_that_waited_too_long_is_dropped_unanalysed(
     from evaluations.realtime import InFlight
     from evaluations.tasks import analyse_frame
 
-    slot = InFlight.slot(str(bob_session.public_id), 4)
+    slot = InFlight.slot(str(bob_session.public_id), 4, "m4")
     analyse_frame(
         bob_session.company_id, bob_session.pk, 4, time.time() - 60, base64.b64encode(face_jpeg).decode(), slot
     )
     bob_session.refresh_from_db()
     assert (bob_session.frames_dropped, bob_session.frames_processed) == (1, 0)
-    assert not SessionFrame.objects.for_company(bob_session.company).exists()
+    ledger = SessionFrame.objects.for_company(bob_session.company).get()
+    assert (ledger.sequence, ledger.outcome, ledger.error, ledger.message) == (4, "dropped", "stale", "m4")
+    assert not Observation.objects.for_company(bob_session.company).exists()
 
 
 def test_live_frames_use_the_cheap_detector_and_flip_tta_and_uploaded_images_the_full_range_and_ten_crops(
@@ -218,17 +220,18 @@ def test_live_frames_use_the_cheap_detector_and_flip_tta_and_uploaded_images_the
     import inference
     from evaluations.realtime import InFlight
     from evaluations.tasks import analyse_frame
+    from inference.api import Engine
 
     used: list[tuple[str, str]] = []
-    real = inference.analyse_image
+    real = Engine.analyse_frames
 
-    def spy(image: bytes, options: inference.Options) -> inference.ImageResult:
+    def spy(engine: Engine, frames: list[object], options: inference.Options) -> list[inference.ImageResult]:
         used.append((options.detector, options.tta))
-        return real(image, options)
+        return real(engine, frames, options)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(inference, "analyse_image", spy)
+    monkeypatch.setattr(Engine, "analyse_frames", spy)
     payload = base64.b64encode(face_jpeg).decode()
-    slot = InFlight.slot(str(bob_session.public_id), 1)
+    slot = InFlight.slot(str(bob_session.public_id), 1, "m1")
     analyse_frame(bob_session.company_id, bob_session.pk, 1, time.time(), payload, slot)
     analyse_frame(bob_session.company_id, bob_session.pk, 2, time.time(), payload, False)
     assert used == [("auto", "flip"), ("full", "ten")]
@@ -236,7 +239,9 @@ def test_live_frames_use_the_cheap_detector_and_flip_tta_and_uploaded_images_the
     assert (bob_session.frames_processed, bob_session.faces_observed) == (2, 2)
 
 
-@pytest.mark.parametrize("name", ["evaluations.analyse_frame", "evaluations.analyse_video"])
+@pytest.mark.parametrize(
+    "name", ["evaluations.analyse_frame", "evaluations.analyse_live_frames", "evaluations.analyse_video"]
+)
 def test_analysis_tasks_are_routed_to_the_inference_queue(name: str) -> None:
     import evaluations.tasks  # noqa: F401  (registers the tasks)
     from moodsaas.celery import app

@@ -303,7 +303,7 @@ async def test_slots_of_frames_lost_by_a_crashed_worker_expire(bob_session: Eval
     redis = _sync_redis()
     await sync_to_async(redis.zadd)(key, {"lost-1": time.time() - 60, "lost-2": time.time() - 60})
     try:
-        slot = InFlight.slot(str(bob_session.public_id), 1)
+        slot = InFlight.slot(str(bob_session.public_id), 1, "m1")
         assert await InFlight.acquire(slot, 2, 100)
         assert await sync_to_async(redis.zcard)(key) == 1
         await sync_to_async(InFlight.release)(slot)
@@ -454,7 +454,7 @@ async def test_a_stale_frame_is_reported_to_the_agent_and_the_dashboard(
 
     agent, _ = await hello(path_of(bob_session), bob_headers)
     dashboard, _ = await hello("/ws/dashboard/", alice_headers)
-    slot = InFlight.slot(str(bob_session.public_id), 7)
+    slot = InFlight.slot(str(bob_session.public_id), 7, "m7")
     # A frame that waited a minute in the queue (workers stalled): the task drops it unanalysed.
     await sync_to_async(analyse_frame)(
         bob_session.company_id, bob_session.pk, 7, time.time() - 60, base64.b64encode(face_jpeg).decode(), slot

@@ -1,4 +1,4 @@
-"""The Celery app: queues, routing, JSON only, and a real worker through the Redis broker."""
+"""The Celery app: queues, routing, JSON (msgpack for live frame batches), and a real worker through the Redis broker."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ def test_tasks_named_inference_dot_go_to_the_inference_queue() -> None:
 def test_the_app_speaks_json_only_with_time_limits_and_late_acks() -> None:
     conf = app.conf
     assert conf.task_serializer == "json"
-    assert conf.accept_content == ["json"]
+    assert conf.accept_content == ["json", "msgpack"]  # msgpack: batches of live frames only
     assert conf.task_acks_late is True
     assert conf.worker_prefetch_multiplier == 1
     assert conf.task_time_limit > conf.task_soft_time_limit > 0
