@@ -2,11 +2,20 @@
 
 Pillow reads the header lazily, so the pixel count is checked before any pixel is decoded;
 EXIF orientation is applied; grayscale, palette, RGBA and 16-bit images are normalised.
+
+JPEG pixels are decoded by libjpeg-turbo through ``simplejpeg`` in strict mode: a JPEG whose
+scan data is garbled or cut short makes libjpeg *warn* and fill the rest with grey, which
+OpenCV and Pillow both return as a picture (Pillow only refuses a file that ends early, and
+only while ``ImageFile.LOAD_TRUNCATED_IMAGES`` is off, a process-wide flag other libraries
+set). Strict mode turns those warnings into :class:`CorruptImage`, whatever that flag says.
+It is also about twice as fast as ``cv2.imdecode`` here (0.9-1.0 against 2.2 ms for a
+640x480 frame, the same pixels).
 """
 
 from __future__ import annotations
 
 import io
+import struct
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -14,6 +23,7 @@ from typing import Any
 import cv2
 import numpy as np
 import numpy.typing as npt
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from inference.errors import CorruptImage, ImageTooLarge, UnsupportedImage
@@ -65,9 +75,13 @@ def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> DecodedImage:
             raise ImageTooLarge(f"image is {width}x{height} = {width * height:,} pixels; the limit is {max_pixels:,}")
         if width == 0 or height == 0:
             raise CorruptImage(f"image has no pixels ({width}x{height})")
-        fast = _fast_jpeg(data, image)
-        if fast is not None:
-            return frame_from_array(fast, max_pixels)
+        if image.format == "JPEG":
+            jpeg = _decode_jpeg(data, image)
+            if jpeg is not None:
+                return frame_from_array(jpeg, max_pixels)
+        elif not _complete(data, str(image.format)):
+            # Pillow pads a cut-off PNG or WebP with black while LOAD_TRUNCATED_IMAGES is on.
+            raise CorruptImage(f"the {image.format} image is truncated")
         try:
             image.load()
             oriented = ImageOps.exif_transpose(image)
@@ -76,30 +90,66 @@ def decode_bytes(data: bytes, max_pixels: int = MAX_PIXELS) -> DecodedImage:
             raise ImageTooLarge(f"image is too large ({exc})") from exc
         except (OSError, ValueError, SyntaxError, EOFError) as exc:
             raise CorruptImage(f"the {image.format} image is corrupt or truncated: {exc}") from exc
-    return frame_from_array(array)
+    return frame_from_array(array, max_pixels)
 
 
 def _claims_supported_format(data: bytes) -> bool:
     return data.startswith((b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n")) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP")
 
 
-def _fast_jpeg(data: bytes, image: Image.Image) -> npt.NDArray[np.uint8] | None:
-    """Decode a plain, complete, upright 8-bit JPEG with OpenCV (~2x faster than Pillow), else None.
+def _decode_jpeg(data: bytes, image: Image.Image) -> npt.NDArray[np.uint8] | None:
+    """Decode a JPEG strictly (any libjpeg warning is :class:`CorruptImage`), EXIF orientation applied.
 
-    OpenCV returns a half-grey picture for a truncated JPEG instead of failing, so only files
-    that end with the JPEG end-of-image marker take this path; the rest go through Pillow.
+    Returns None for the colour models Pillow converts better (CMYK, YCCK), once the data has
+    been checked the same strict way.
     """
-    if image.format != "JPEG" or image.mode not in ("RGB", "L"):
+    colorspace = {"RGB": "BGR", "L": "GRAY"}.get(image.mode, "CMYK")
+    try:
+        decoded = simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+    except ValueError as exc:
+        raise CorruptImage(f"the JPEG image is corrupt or truncated: {_first_line(exc)}") from exc
+    if colorspace == "CMYK":
         return None
-    if image.getexif().get(0x0112, 1) != 1:  # EXIF orientation: leave rotations to Pillow
-        return None
-    if not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
-        return None
-    flag = cv2.IMREAD_COLOR if image.mode == "RGB" else cv2.IMREAD_GRAYSCALE
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flag | cv2.IMREAD_IGNORE_ORIENTATION)
-    if decoded is None or decoded.shape[:2] != (image.size[1], image.size[0]):
-        return None
-    return np.asarray(decoded, dtype=np.uint8)
+    if decoded.shape[:2] != (image.size[1], image.size[0]):
+        raise CorruptImage("the JPEG image is corrupt: its pixels do not match its header")
+    return _orient(np.asarray(decoded, np.uint8), _exif_orientation(image))
+
+
+def _exif_orientation(image: Image.Image) -> int:
+    try:
+        value = image.getexif().get(0x0112, 1)
+    except (OSError, ValueError, SyntaxError, struct.error):
+        return 1  # unreadable EXIF: show the pixels as stored, as Pillow does
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def _complete(data: bytes, fmt: str) -> bool:
+    """Whether a PNG ends with its IEND chunk and a WebP is as long as its RIFF header says."""
+    if fmt == "PNG":
+        return data.rstrip(b"\x00\r\n ").endswith(b"IEND\xaeB`\x82")
+    if fmt == "WEBP":
+        return len(data) >= 8 + int.from_bytes(data[4:8], "little")
+    return True
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+def _orient(image: npt.NDArray[np.uint8], orientation: int) -> npt.NDArray[np.uint8]:
+    """Apply an EXIF orientation (1-8) the way ``PIL.ImageOps.exif_transpose`` does."""
+    views = {
+        2: lambda a: a[:, ::-1],
+        3: lambda a: a[::-1, ::-1],
+        4: lambda a: a[::-1],
+        5: lambda a: a.swapaxes(0, 1),
+        6: lambda a: np.rot90(a, -1),
+        7: lambda a: np.rot90(a, 2).swapaxes(0, 1),
+        8: lambda a: np.rot90(a, 1),
+    }
+    view = views.get(orientation)
+    return image if view is None else np.ascontiguousarray(view(image))
 
 
 def _to_array(image: Image.Image) -> npt.NDArray[np.generic]:

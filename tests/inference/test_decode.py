@@ -5,13 +5,15 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from pathlib import Path
 
 import cv2
 import numpy as np
 import numpy.typing as npt
 import pytest
-from PIL import Image
+from PIL import Image, ImageFile, ImageOps
 
+from inference import Options, analyse_image
 from inference.decode import decode_bytes, frame_from_array
 from inference.errors import CorruptImage, ImageTooLarge, InferenceError, UnsupportedImage
 
@@ -73,6 +75,102 @@ def test_it_reports_empty_truncated_and_corrupt_files(astronaut_jpeg: bytes, ast
     garbled[200:4000] = b"\x00" * 3800
     with pytest.raises(CorruptImage):
         decode_bytes(bytes(garbled))
+
+
+def scan_start(jpeg: bytes) -> int:
+    """Offset of the first byte of entropy-coded data (just after the SOS segment)."""
+    sos = jpeg.index(b"\xff\xda")
+    return sos + 2 + int.from_bytes(jpeg[sos + 2 : sos + 4], "big")
+
+
+def damaged_jpegs(jpeg: bytes) -> dict[str, bytes]:
+    """JPEGs with an intact header and end marker whose scan data is garbled or cut short.
+
+    OpenCV and Pillow decode every one of them into a picture (the lost part grey).
+    """
+    start, end = scan_start(jpeg), len(jpeg) - 2
+    middle = (start + end) // 2
+    while jpeg[middle - 1] == 0xFF:  # do not split a stuffed 0xFF00: that would make a marker
+        middle += 1
+    noise = bytes(np.random.default_rng(7).integers(0, 255, 3000, dtype=np.uint8))  # no 0xFF: no markers
+    return {
+        "cut in half, end marker added": jpeg[:middle] + b"\xff\xd9",
+        "random bytes in the scan": jpeg[:middle] + noise + jpeg[middle + 3000 :],
+        "zeros in the scan": jpeg[:middle] + b"\x00" * 3000 + jpeg[middle + 3000 :],
+        "header only, end marker added": jpeg[: start + 16] + b"\xff\xd9",
+    }
+
+
+def test_opencv_and_pillow_silently_decode_the_damaged_jpegs_we_refuse(astronaut_jpeg: bytes) -> None:
+    """The reason for the strict decoder: the others hand back a half-grey picture."""
+    for data in damaged_jpegs(astronaut_jpeg).values():
+        assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is not None
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["cut in half, end marker added", "random bytes in the scan", "zeros in the scan", "header only, end marker added"],
+)
+def test_it_refuses_a_jpeg_with_corrupt_scan_data_as_corrupt(astronaut_jpeg: bytes, damage: str) -> None:
+    with pytest.raises(
+        CorruptImage, match="the JPEG image is corrupt or truncated: .*(Corrupt JPEG data|Premature end)"
+    ):
+        decode_bytes(damaged_jpegs(astronaut_jpeg)[damage])
+
+
+def test_analysing_a_corrupt_jpeg_raises_instead_of_finding_no_face(model_root: Path, astronaut_jpeg: bytes) -> None:
+    for data in damaged_jpegs(astronaut_jpeg).values():
+        with pytest.raises(CorruptImage):
+            analyse_image(data, Options(faces="primary"))
+
+
+def test_it_refuses_truncated_files_even_when_pillow_is_told_to_load_them(
+    monkeypatch: pytest.MonkeyPatch, astronaut_jpeg: bytes, astronaut_png: bytes, astronaut: npt.NDArray[np.uint8]
+) -> None:
+    """WeasyPrint sets this process-wide flag on import (frontend/pdf.py puts it back); we never rely on it."""
+    monkeypatch.setattr(ImageFile, "LOAD_TRUNCATED_IMAGES", True)
+    webp = pil_bytes(rgb_image(astronaut), "WEBP")
+    for data in (astronaut_jpeg, astronaut_png, webp):
+        with pytest.raises(CorruptImage):
+            decode_bytes(data[: len(data) * 2 // 3])
+    with pytest.raises(CorruptImage):
+        decode_bytes(damaged_jpegs(astronaut_jpeg)["zeros in the scan"])
+    assert decode_bytes(astronaut_png).bgr.shape == (512, 512, 3)
+
+
+def test_a_jpeg_with_stray_bytes_before_its_end_marker_is_still_accepted(astronaut_jpeg: bytes) -> None:
+    """Some encoders pad the end of the scan; every pixel is there, so it is not corrupt."""
+    padded = astronaut_jpeg[:-2] + b"\x00\x11\x22" + astronaut_jpeg[-2:]
+    np.testing.assert_array_equal(decode_bytes(padded).bgr, decode_bytes(astronaut_jpeg).bgr)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_it_applies_every_exif_orientation_as_pillow_does(astronaut: npt.NDArray[np.uint8], orientation: int) -> None:
+    image = rgb_image(astronaut).crop((0, 0, 512, 300))
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = pil_bytes(image, "JPEG", exif=exif.tobytes(), quality=95)
+    with Image.open(io.BytesIO(data)) as opened:
+        expected = cv2.cvtColor(np.asarray(ImageOps.exif_transpose(opened).convert("RGB")), cv2.COLOR_RGB2BGR)
+    frame = decode_bytes(data)
+    assert frame.bgr.shape == expected.shape
+    assert np.abs(frame.bgr.astype(int) - expected.astype(int)).mean() < 1.0
+
+
+def test_a_grayscale_jpeg_decodes_to_gray_and_bgr(astronaut: npt.NDArray[np.uint8]) -> None:
+    gray = cv2.cvtColor(astronaut, cv2.COLOR_BGR2GRAY)
+    frame = decode_bytes(bytes(cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, 95])[1]))
+    assert frame.bgr.shape == (512, 512, 3) and frame.gray.shape == (512, 512)
+    assert np.abs(frame.gray.astype(int) - gray.astype(int)).mean() < 2
+
+
+def test_a_cmyk_jpeg_is_checked_strictly_and_decoded_by_pillow(astronaut: npt.NDArray[np.uint8]) -> None:
+    data = pil_bytes(rgb_image(astronaut).convert("CMYK"), "JPEG", quality=95)
+    assert decode_bytes(data).bgr.shape == (512, 512, 3)
+    with pytest.raises(CorruptImage):
+        decode_bytes(damaged_jpegs(data)["zeros in the scan"])
 
 
 def png_header_bomb(width: int, height: int) -> bytes:
