@@ -193,7 +193,8 @@ def analyse_file(path: Path, options: Options = Options()) -> ImageResult:
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise InferenceError(f"cannot read {path}: {exc.strerror or exc}") from exc
+        # The caller knows the path; the message, which may reach a user, does not repeat it.
+        raise InferenceError(f"cannot read the image file: {exc.strerror or type(exc).__name__}") from exc
     return analyse_image(data, options)
 
 

@@ -72,7 +72,11 @@ class Classifier:
                     self._model = current = loaded
             except (registry.RegistryError, OSError, ValueError) as exc:
                 if current is None:
-                    raise ModelUnavailable(f"no usable emotion model: {exc}") from exc
+                    # The reason names registry paths: it goes to the log, the message stays path-free.
+                    log.error("no usable emotion model: %s", exc)
+                    raise ModelUnavailable(
+                        "no usable emotion model: no version is active or the active one cannot be loaded"
+                    ) from exc
                 # Keep serving the loaded version rather than failing every request.
                 log.error("cannot switch emotion model, still serving %s: %s", current.version, exc)
             self._checked = time.monotonic()

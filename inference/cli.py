@@ -125,4 +125,6 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except InferenceError as exc:  # e.g. no model registered: a clear message, not a traceback
         print(f"error: {exc}", file=sys.stderr)
+        if exc.__cause__ is not None:  # an operator at a terminal may see where (paths included)
+            print(f"  because: {exc.__cause__}", file=sys.stderr)
         return 2

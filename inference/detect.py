@@ -41,7 +41,7 @@ def package_file(package: str, relative: str) -> Path:
         raise ModelUnavailable(f"the {package!r} package is not installed (it ships the detector weights)")
     path = Path(next(iter(spec.submodule_search_locations))) / relative
     if not path.is_file():
-        raise ModelUnavailable(f"{path} is missing from the {package!r} package")
+        raise ModelUnavailable(f"{relative} is missing from the {package!r} package")
     return path
 
 
@@ -217,7 +217,7 @@ class HaarCascade:
         path = path or Path(cv2.data.haarcascades) / "haarcascade_frontalface_default.xml"  # type: ignore[attr-defined]
         self.cascade = cv2.CascadeClassifier(str(path))
         if self.cascade.empty():
-            raise ModelUnavailable(f"cannot load the Haar cascade {path}")
+            raise ModelUnavailable(f"cannot load the Haar cascade {path.name}")
         self.scale_factor, self.min_neighbors, self.min_size = scale_factor, min_neighbors, min_size
 
     def detect_gray(self, gray: npt.NDArray[np.uint8]) -> list[Detection]:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class InferenceError(Exception):
-    """Base class: the input could not be analysed. The message is safe to show to users."""
+    """Base class: the input could not be analysed.
+
+    The message is safe to show to users: it never names a server path (files, temporary
+    uploads, the model registry); details of that kind go to the log or the ``__cause__``.
+    """
 
 
 class UnsupportedImage(InferenceError):

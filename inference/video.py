@@ -1,4 +1,8 @@
-"""Video files: sample N frames per second and summarise the emotions second by second."""
+"""Video files: sample N frames per second and summarise the emotions second by second.
+
+Error messages never name the file: uploads are read from server-side temporary paths, and
+:class:`~inference.errors.VideoError` texts are shown to the person who sent the video.
+"""
 
 from __future__ import annotations
 
@@ -74,14 +78,14 @@ def sampled_frames(path: Path, sample_fps: float) -> Iterator[tuple[int, npt.NDA
     if not 0 < sample_fps <= MAX_SAMPLE_FPS:
         raise VideoError(f"sample rate must be in (0, {MAX_SAMPLE_FPS:g}] frames per second, got {sample_fps:g}")
     if not path.is_file():
-        raise VideoError(f"{path}: no such video file")
+        raise VideoError("the video file is missing")
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
-        raise VideoError(f"{path}: cannot open the video (unknown container or codec)")
+        raise VideoError("cannot open the video (unknown container or codec)")
     try:
         fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
         if not math.isfinite(fps) or fps <= 0:
-            raise VideoError(f"{path}: the video does not state its frame rate")
+            raise VideoError("the video does not state its frame rate")
         index, last_slot = 0, -1
         while capture.grab():
             slot = math.floor(index / fps * sample_fps)
@@ -133,7 +137,7 @@ def analyse_video(path: Path, sample_fps: float = 2.0, options: Options | None =
         analysed += 1
     flush()
     if not analysed:
-        raise VideoError(f"{path}: the video has no readable frames")
+        raise VideoError("the video has no readable frames")
     return VideoResult(str(path), video_fps(path), sample_fps, analysed, version, timeline)
 
 
