@@ -7,6 +7,7 @@ session of the company; API tokens see all sessions, and read-write tokens run t
 from __future__ import annotations
 
 import tempfile
+import uuid
 from typing import Any, ClassVar
 
 from django.conf import settings
@@ -29,8 +30,9 @@ from accounts.models import Company, Membership, Role, User
 from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, Tenant, tenant_for_request
 from accounts.throttling import ANALYSE_THROTTLES
 from evaluations import actions, analysis, analytics, privacy
+from evaluations.frames import frame_response
 from evaluations.models import EvaluationSession, Observation
-from evaluations.selectors import SessionFilter, visible_sessions
+from evaluations.selectors import SessionFilter, stored_frames, visible_sessions
 from evaluations.serializers import (
     AgentSummarySerializer,
     AnalyseSerializer,
@@ -47,6 +49,7 @@ from evaluations.serializers import (
     SessionDetailSerializer,
     SessionFilterSerializer,
     SessionSerializer,
+    StoredFrameSerializer,
     SummarySerializer,
     VideoUploadSerializer,
 )
@@ -196,6 +199,45 @@ class SessionViewSet(
         page = paginator.paginate_queryset(queryset, request, view=self)
         assert page is not None  # PageNumberPagination always pages
         return paginator.get_paginated_response(ObservationSerializer(page, many=True).data)
+
+    @extend_schema(
+        responses=StoredFrameSerializer(many=True),
+        parameters=[OpenApiParameter("page", int, description="Page number (50 per page).")],
+    )
+    @action(detail=True, methods=["get"])
+    def frames(self, request: Request, id: str | None = None) -> Response:
+        """The frames kept of the session, in frame order (paginated): only when the company stores frames.
+
+        Each is kept for the company's ``frame_retention_days``; ``url`` fetches the image.
+        """
+        session = self.get_object()
+        paginator = PageNumberPagination()
+        page = paginator.paginate_queryset(stored_frames(session), request, view=self)
+        assert page is not None  # PageNumberPagination always pages
+        context = {"session_public_id": session.public_id}
+        return paginator.get_paginated_response(StoredFrameSerializer(page, many=True, context=context).data)
+
+    @extend_schema(
+        operation_id="sessions_frame_image",
+        responses={
+            (200, "image/jpeg"): OpenApiTypes.BINARY,
+            (200, "image/png"): OpenApiTypes.BINARY,
+            (200, "image/webp"): OpenApiTypes.BINARY,
+            404: ErrorSerializer,
+        },
+    )
+    @action(detail=True, methods=["get"], url_path=r"frames/(?P<frame_id>[0-9a-fA-F-]{36})", url_name="frame")
+    def frame(self, request: Request, id: str | None = None, frame_id: str | None = None) -> FileResponse:
+        """One stored frame's image (JPEG, PNG or WebP, as analysed)."""
+        session = self.get_object()
+        try:
+            wanted = uuid.UUID(str(frame_id))
+        except ValueError:
+            raise NotFound() from None
+        frame = stored_frames(session).filter(public_id=wanted).first()
+        if frame is None:
+            raise NotFound()
+        return frame_response(frame)
 
     @extend_schema(
         request={"multipart/form-data": ImagesUploadSerializer}, responses={202: ImagesQueuedSerializer, **ERRORS}

@@ -11,6 +11,10 @@ Files (``manifest.json`` describes them again, for whoever opens the zip):
 - ``sessions.csv``, ``grades.csv``: the same, flat, for spreadsheets;
 - ``observations.csv``: every analysed face (box, the seven probabilities, quality flags);
 - ``frames.csv``: the frame ledger (each analysed frame's outcome);
+- ``consent_receipts.csv``: each live session's consent receipt (the notice text shown, its
+  version and SHA-256, who confirmed it and how);
+- ``stored_frames.csv`` and ``stored-frames/<session>/<sequence>.<ext>``: the frames the
+  company keeps (only if it opted in to frame storage), with the images themselves;
 - ``members.csv``: who belongs to the company, with which role;
 - ``audit.json``, ``audit.csv``: the whole audit log.
 
@@ -26,14 +30,16 @@ import json
 import zipfile
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import IO, Any
 
+from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.utils import timezone
 
 from accounts.models import AuditEvent, Company, Membership
 from evaluations.grading import EMOTIONS
-from evaluations.models import EvaluationSession, Observation, SessionFrame
+from evaluations.models import ConsentReceipt, EvaluationSession, Observation, SessionFrame, StoredFrame
 
 FORMAT_VERSION = 1
 BATCH = 2000
@@ -45,8 +51,13 @@ FILES = {
     "sessions.csv": "The sessions, one row each.",
     "grades.csv": "Each session's grade: letter, score, confidence, trajectory, rubric and model versions.",
     "observations.csv": "Every analysed face: session, frame, time, box, the seven expression probabilities, "
-    "the dominant one, quality flags, model version. No image is ever stored.",
+    "the dominant one, quality flags, model version.",
     "frames.csv": "The frame ledger: each analysed frame's sequence number, time, outcome and number of faces.",
+    "consent_receipts.csv": "Each live session's consent receipt: the camera notice shown (its exact text, version "
+    "and SHA-256), when, who confirmed it and how.",
+    "stored_frames.csv": "The frames the company keeps for its own review (only with frame storage switched on): "
+    "session, frame number, time, type, size and the image's name in stored-frames/.",
+    "stored-frames/": "The stored images themselves, one folder per session (rows: the number of images).",
     "members.csv": "The company's members and their roles.",
     "audit.json": "The audit log: who did what, when, to which object.",
     "audit.csv": "The audit log, one row per entry (metadata as JSON).",
@@ -162,6 +173,41 @@ OBSERVATION_COLUMNS = ["session_id", *OBSERVATION_FIELDS[1:]]
 FRAME_FIELDS = ["session__public_id", "sequence", "captured_at", "offset_seconds", "outcome", "faces", "error"]
 FRAME_COLUMNS = ["session_id", *FRAME_FIELDS[1:]]
 AUDIT_FIELDS = ["created_at", "actor_label", "action", "target_type", "target_id", "metadata"]
+RECEIPT_FIELDS = [
+    "session__public_id", "notice_version", "notice_sha256", "notice_text", "confirmed_at", "confirmed_by", "channel",
+]  # fmt: skip
+RECEIPT_COLUMNS = ["session_id", *RECEIPT_FIELDS[1:]]
+STORED_FRAME_FIELDS = ["session__public_id", "sequence", "captured_at", "content_type", "size", "file"]
+STORED_FRAME_COLUMNS = ["session_id", "sequence", "captured_at", "content_type", "size", "image"]
+
+
+def _image_name(session_id: Any, file_name: str) -> str:
+    """Where a stored image goes in the zip: ``stored-frames/<session id>/<file's own name>``."""
+    return f"stored-frames/{session_id}/{file_name.rsplit('/', 1)[-1]}"
+
+
+def _write_stored_frames(archive: zipfile.ZipFile, company: Company) -> tuple[int, int]:
+    """The stored frames' list, then their images (uncompressed: JPEG, PNG and WebP are already).
+
+    Two passes over the rows, so that neither the list nor the images are held in memory; a frame
+    purged between the passes is listed without its image.
+    """
+    frames = StoredFrame.objects.for_company(company).order_by("session_id", "sequence")
+    listing = (
+        [session_id, sequence, captured_at, content_type, size, _image_name(session_id, file_name)]
+        for session_id, sequence, captured_at, content_type, size, file_name in frames.values_list(
+            *STORED_FRAME_FIELDS
+        ).iterator(chunk_size=BATCH)
+    )
+    count = _write_csv(archive, "stored_frames.csv", STORED_FRAME_COLUMNS, listing)
+    images = 0
+    for session_id, file_name in frames.values_list("session__public_id", "file").iterator(chunk_size=BATCH):
+        try:
+            archive.write(Path(settings.MEDIA_ROOT) / file_name, _image_name(session_id, file_name), zipfile.ZIP_STORED)
+        except FileNotFoundError:
+            continue  # purged since the list was written
+        images += 1
+    return count, images
 
 
 def _audit(company: Company) -> Iterator[tuple[Any, ...]]:
@@ -196,6 +242,14 @@ def write_company_export(company: Company, out: IO[bytes], *, exported_by: str) 
             .iterator(chunk_size=BATCH)
         )
         counts["frames.csv"] = _write_csv(archive, "frames.csv", FRAME_COLUMNS, frames)
+        receipts = (
+            ConsentReceipt.objects.for_company(company)
+            .order_by("confirmed_at", "pk")
+            .values_list(*RECEIPT_FIELDS)
+            .iterator(chunk_size=BATCH)
+        )
+        counts["consent_receipts.csv"] = _write_csv(archive, "consent_receipts.csv", RECEIPT_COLUMNS, receipts)
+        counts["stored_frames.csv"], counts["stored-frames/"] = _write_stored_frames(archive, company)
         members = (
             Membership.objects.for_company(company)
             .order_by("created_at", "pk")

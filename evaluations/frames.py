@@ -29,6 +29,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from accounts.models import Company
@@ -171,6 +172,26 @@ def _write(directory: Path, path: Path, data: bytes) -> None:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+# --- Serving -------------------------------------------------------------------------------------
+
+
+def frame_response(frame: StoredFrame) -> FileResponse:
+    """The stored image as a response, for a caller that has checked who may see its session.
+
+    Never cached by shared caches; served inline with its sniffed type only (``nosniff``), so a
+    stored file can never be taken for a page. A row whose file is gone is a 404.
+    """
+    try:
+        handle = frame.path.open("rb")
+    except FileNotFoundError:
+        raise Http404 from None
+    response = FileResponse(handle, content_type=frame.content_type)
+    response["Content-Disposition"] = f'inline; filename="frame-{frame.sequence}.{EXTENSIONS[frame.content_type]}"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 # --- Deleting ------------------------------------------------------------------------------------

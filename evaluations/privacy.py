@@ -161,5 +161,6 @@ def delete_stored_frames(*, actor: Actor, company: Company) -> int:
         raise ActionForbidden(_("Only an owner can delete the stored frames."), code="role")
     Company.objects.select_for_update().filter(pk=company.pk).first()  # one deletion at a time per company
     deleted = frames.delete_company_frames(company)
-    audit(actor, company, "frames.deleted", company, {"frames": deleted})
+    if deleted:  # nothing stored: nothing happened, nothing to record
+        audit(actor, company, "frames.deleted", company, {"frames": deleted})
     return deleted

@@ -12,7 +12,7 @@ from django.db.models import QuerySet
 
 from accounts.models import Company, Membership, Role, User
 from evaluations import grading
-from evaluations.models import EvaluationSession, Observation, RubricVersion
+from evaluations.models import ConsentReceipt, EvaluationSession, Observation, RubricVersion, StoredFrame
 
 
 def visible_sessions(company: Company, role: Role, user: User | None) -> QuerySet[EvaluationSession]:
@@ -89,3 +89,27 @@ def model_versions(session: EvaluationSession) -> str:
         .distinct()[:3]
     )
     return ", ".join(versions)
+
+
+def consent_receipt(session: EvaluationSession) -> ConsentReceipt | None:
+    """The session's consent receipt (live sessions have one), or None."""
+    return ConsentReceipt.objects.for_company_id(session.company_id).filter(session_id=session.pk).first()
+
+
+def stored_frames(session: EvaluationSession) -> QuerySet[StoredFrame]:
+    """The frames kept of a session, in frame order (the caller has checked it may see the session)."""
+    return StoredFrame.objects.for_company_id(session.company_id).filter(session_id=session.pk).order_by("sequence")
+
+
+def primary_emotions(session: EvaluationSession, sequences: list[int]) -> dict[int, str]:
+    """The dominant emotion of the primary face of each of these frames (frames without a face left out)."""
+    return dict(
+        Observation.objects.for_company_id(session.company_id)
+        .filter(session_id=session.pk, frame_sequence__in=sequences, is_primary=True)
+        .values_list("frame_sequence", "dominant")
+    )
+
+
+def stored_frame_count(company: Company) -> int:
+    """How many frames the company keeps now."""
+    return StoredFrame.objects.for_company(company).count()

@@ -5,12 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from evaluations.grading import EMOTIONS, INSUFFICIENT
-from evaluations.models import Channel, EvaluationSession, GradeLetter, Observation, Status
-from evaluations.selectors import running_grade
+from evaluations.models import (
+    Channel,
+    ConsentReceipt,
+    EvaluationSession,
+    GradeLetter,
+    Observation,
+    Status,
+    StoredFrame,
+)
+from evaluations.selectors import consent_receipt, running_grade
 
 
 class AgentSerializer(serializers.Serializer[Any]):
@@ -108,12 +117,30 @@ class GradeSerializer(serializers.Serializer[Any]):
     final = serializers.BooleanField(help_text="True once the session is finished and the grade frozen.")
 
 
+class ConsentReceiptSerializer(serializers.ModelSerializer[ConsentReceipt]):
+    class Meta:
+        model = ConsentReceipt
+        fields = ("notice_version", "notice_sha256", "notice_text", "confirmed_at", "confirmed_by", "channel")
+        read_only_fields = fields
+        extra_kwargs = {
+            "confirmed_by": {"help_text": "Who confirmed the notice was shown: an e-mail address or token:<prefix>."},
+            "channel": {"help_text": "How: signed_in (a member, the agent page), api_token or system."},
+        }
+
+
 class SessionDetailSerializer(SessionSerializer):
     grade_detail = serializers.SerializerMethodField()
+    consent_receipt = serializers.SerializerMethodField()
 
     class Meta(SessionSerializer.Meta):
-        fields = (*SessionSerializer.Meta.fields, "grade_detail")
+        fields = (*SessionSerializer.Meta.fields, "grade_detail", "consent_receipt")
         read_only_fields = fields
+
+    @extend_schema_field(ConsentReceiptSerializer(allow_null=True))
+    def get_consent_receipt(self, session: EvaluationSession) -> dict[str, Any] | None:
+        """Live sessions: which camera notice was shown, confirmed by whom (null for uploads)."""
+        receipt = consent_receipt(session)
+        return dict(ConsentReceiptSerializer(receipt).data) if receipt is not None else None
 
     @extend_schema_field(GradeSerializer)
     def get_grade_detail(self, session: EvaluationSession) -> dict[str, Any]:
@@ -185,6 +212,21 @@ class ObservationSerializer(serializers.ModelSerializer[Observation]):
             "model_version",
         )
         read_only_fields = fields
+
+
+class StoredFrameSerializer(serializers.ModelSerializer[StoredFrame]):
+    id = serializers.UUIDField(source="public_id", read_only=True)
+    url = serializers.SerializerMethodField(help_text="Where to fetch the image (same authentication).")
+
+    class Meta:
+        model = StoredFrame
+        fields = ("id", "sequence", "captured_at", "content_type", "size", "url")
+        read_only_fields = fields
+        extra_kwargs = {"sequence": {"help_text": "The frame's number: its observations' frame_sequence."}}
+
+    def get_url(self, frame: StoredFrame) -> str:
+        session_id = self.context["session_public_id"]
+        return reverse("session-frame", kwargs={"id": session_id, "frame_id": frame.public_id})
 
 
 class ImagesUploadSerializer(serializers.Serializer[Any]):

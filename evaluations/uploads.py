@@ -22,7 +22,7 @@ from django.core.files.uploadedfile import UploadedFile
 
 from accounts.exceptions import ActionError
 from accounts.models import Actor
-from evaluations import actions
+from evaluations import actions, frames
 from evaluations.models import EvaluationSession
 
 HEADER = struct.Struct(">I")
@@ -142,7 +142,12 @@ def read_upload(upload: UploadedFile) -> bytes:
 
 
 def queue_images(*, actor: Actor, session: EvaluationSession, files: Sequence[UploadedFile]) -> list[int]:
-    """Decode every image first (one bad image refuses them all), then queue them; return their sequence numbers."""
+    """Decode every image first (one bad image refuses them all), then queue them; return their sequence numbers.
+
+    A company that stores frames keeps the images as they were analysed (``evaluations.frames``),
+    stored here, once they are queued, because this process holds them: the worker is handed a
+    copy. A storage failure is logged and does not refuse the upload.
+    """
     limit = settings.EVALUATIONS_MAX_IMAGES_PER_UPLOAD
     if len(files) > limit:
         raise UploadError(f"Send at most {limit} images at a time.", code="too_many_images")
@@ -151,7 +156,9 @@ def queue_images(*, actor: Actor, session: EvaluationSession, files: Sequence[Up
         data = read_upload(upload)
         check_image(data, upload.name or "image", settings.EVALUATIONS_MAX_IMAGE_BYTES)
         blobs.append(data)
-    return actions.add_images(actor=actor, session=session, images=blobs)
+    sequences = actions.add_images(actor=actor, session=session, images=blobs)
+    frames.store_analysed_frames(session.company_id, session.pk, list(zip(sequences, blobs, strict=True)))
+    return sequences
 
 
 def queue_video(

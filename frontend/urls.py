@@ -27,6 +27,7 @@ urlpatterns = [
     path("app/sessions/<uuid:session_id>/csat/", sessions.session_csat, name="portal-session-csat"),
     path("app/sessions/<uuid:session_id>/upload/", sessions.session_upload, name="portal-session-upload"),
     path("app/sessions/<uuid:session_id>/delete/", privacy.session_delete, name="portal-session-delete"),
+    path("app/sessions/<uuid:session_id>/frames/<uuid:frame_id>/", sessions.session_frame, name="portal-session-frame"),
     # Reports (frontend/views/reports.py)
     path("app/sessions/<uuid:session_id>/report.csv", reports.session_report_csv, name="portal-session-report-csv"),
     path("app/sessions/<uuid:session_id>/report.pdf", reports.session_report_pdf, name="portal-session-report-pdf"),
@@ -36,6 +37,7 @@ urlpatterns = [
     path("app/settings/", settings_pages.company_settings, name="portal-settings"),
     path("app/settings/export/", privacy.company_export, name="portal-settings-export"),
     path("app/settings/erase-customer/", privacy.customer_erase, name="portal-settings-erase-customer"),
+    path("app/settings/delete-frames/", privacy.stored_frames_delete, name="portal-settings-delete-frames"),
     path("app/settings/rubric/", settings_pages.rubric_settings, name="portal-settings-rubric"),
     path("app/settings/members/", settings_pages.member_list, name="portal-settings-members"),
     path("app/settings/members/<uuid:member_id>/role/", settings_pages.member_role, name="portal-settings-member-role"),

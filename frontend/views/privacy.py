@@ -1,5 +1,5 @@
-"""Data rights in the portal: export the company's data (owners), delete a session and erase a
-customer (admins and owners). The rules and the audit rows are ``evaluations.privacy``'s, the
+"""Data rights in the portal: export the company's data and delete the stored images (owners),
+delete a session and erase a customer (admins and owners). The rules and the audit rows are ``evaluations.privacy``'s, the
 same as the REST API's; docs/privacy.md explains what each removes and what the audit log keeps.
 """
 
@@ -65,6 +65,26 @@ def customer_erase(request: HttpRequest, tenant: Tenant) -> HttpResponse:
                 erasure.sessions,
             )
             % {"count": erasure.sessions},
+        )
+    return redirect("portal-settings")
+
+
+@require_POST
+@portal_page(Role.OWNER)
+def stored_frames_delete(request: HttpRequest, tenant: Tenant) -> HttpResponse:
+    """Delete every stored image of the company now (the owners' button on the company settings page)."""
+    if not request.POST.get("confirm"):
+        messages.error(request, _("Tick the box to confirm the deletion."))
+        return redirect("portal-settings")
+    try:
+        deleted = privacy.delete_stored_frames(actor=tenant.actor, company=tenant.company)
+    except ActionError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            ngettext("%(count)d stored image is deleted.", "%(count)d stored images are deleted.", deleted)
+            % {"count": deleted},
         )
     return redirect("portal-settings")
 

@@ -26,13 +26,23 @@ from accounts.exceptions import ActionError
 from accounts.models import Membership, Role
 from accounts.tenancy import Tenant
 from evaluations import actions, analytics, grading
+from evaluations.frames import frame_response
 from evaluations.models import Channel, EvaluationSession, GradeLetter, Status
-from evaluations.selectors import SessionFilter, model_versions, running_grade, visible_sessions
+from evaluations.selectors import (
+    SessionFilter,
+    consent_receipt,
+    model_versions,
+    primary_emotions,
+    running_grade,
+    stored_frames,
+    visible_sessions,
+)
 from evaluations.uploads import queue_images, queue_video
 from frontend import charts
 from frontend.portal import EMOTION_LABELS, portal_page, query_without
 
 PAGE_SIZE = 25
+FRAMES_PAGE_SIZE = 24
 SORTS = {
     "started": "started_at",
     "score": "score",
@@ -257,9 +267,36 @@ def session_detail(request: HttpRequest, tenant: Tenant, session_id: uuid.UUID) 
         "zone": analytics.company_zone(tenant.company),
         "show_agent": tenant.role.at_least(Role.ADMIN) and not tenant.company.agent_views_hidden,
         "csat_choices": range(1, 6),
+        "receipt": consent_receipt(session),
+        **_stored_frames_page(session, request.GET.get("frames")),
         **session_evidence(session),
     }
     return render(request, "frontend/portal/session_detail.html", context)
+
+
+def _stored_frames_page(session: EvaluationSession, number: str | None) -> dict[str, Any]:
+    """One page of the session's stored frames, each with its primary face's dominant emotion.
+
+    Three queries whatever the number of frames: the count, the page, the page's primary faces.
+    """
+    page = Paginator(stored_frames(session), FRAMES_PAGE_SIZE).get_page(number)
+    sequences = [frame.sequence for frame in page.object_list]
+    dominant = primary_emotions(session, sequences)
+    return {
+        "frames_page": page,
+        "stored": [(frame, EMOTION_LABELS.get(dominant.get(frame.sequence, ""))) for frame in page.object_list],
+    }
+
+
+@require_GET
+@portal_page()
+def session_frame(request: HttpRequest, tenant: Tenant, session_id: uuid.UUID, frame_id: uuid.UUID) -> HttpResponse:
+    """A stored frame's image, for whoever may see its session (another company's, or a colleague's for an agent: 404)."""
+    session = _session_or_404(tenant, session_id)
+    frame = stored_frames(session).filter(public_id=frame_id).first()
+    if frame is None:
+        raise Http404(_("No such frame in this session."))
+    return frame_response(frame)
 
 
 def _transition(request: HttpRequest, tenant: Tenant, session_id: uuid.UUID, change: Any, done: str) -> HttpResponse:

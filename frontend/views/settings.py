@@ -48,6 +48,7 @@ from accounts.tenancy import Tenant
 from evaluations import analytics, grading
 from evaluations.models import Channel, RubricVersion
 from evaluations.preview import PREVIEW_SESSIONS, preview_rubric
+from evaluations.selectors import stored_frame_count
 from frontend.portal import EMOTION_LABELS, portal_page, query_without
 
 AUDIT_PAGE_SIZE = 50
@@ -147,10 +148,43 @@ class CompanyForm(forms.Form):
             "(works councils often require it). Agents still see their own results."
         ),
     )
+    mfa_required_for_admins = forms.BooleanField(
+        label=gettext_lazy("Require two-factor authentication for owners and admins"),
+        required=False,
+        help_text=gettext_lazy(
+            "Owners and admins without an authenticator app are sent to set one up before any other page, "
+            "and their signed-in API calls are refused until then. Agents and API tokens are not affected."
+        ),
+    )
+    store_frames = forms.BooleanField(
+        label=gettext_lazy("Keep the analysed camera images for our own review"),
+        required=False,
+        help_text=gettext_lazy(
+            "Off: every image is analysed and discarded; only the evidence is kept. On: the images analysed "
+            "from then on (live camera frames, uploaded photos, the frames sampled from a video) are saved on "
+            "your company's MoodSaaS server, beside the database, never sent elsewhere. They show on each "
+            "session's page: admins and owners see every session's, agents their own sessions', API tokens "
+            "through the API. Switching it off stores no new image and keeps those already stored until "
+            "their time is up."
+        ),
+    )
+    frame_retention_days = forms.IntegerField(
+        label=gettext_lazy("Keep stored images for (days)"),
+        help_text=gettext_lazy(
+            "Each stored image is deleted this many days after it was captured (checked every hour), or "
+            "earlier with its session."
+        ),
+        **_model_limits("frame_retention_days"),
+    )
 
-    def __init__(self, *args: Any, company: Company, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, company: Company, owner: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["time_zone"].choices = time_zone_choices(company.time_zone)  # type: ignore[attr-defined]
+        if not owner:
+            # A privacy decision: only owners make it (accounts.actions.OWNER_SETTING_FIELDS). Disabled
+            # fields keep their current values whatever is posted.
+            for name in actions.OWNER_SETTING_FIELDS:
+                self.fields[name].disabled = True
 
     @classmethod
     def initial_for(cls, company: Company) -> dict[str, Any]:
@@ -161,7 +195,12 @@ class CompanyForm(forms.Form):
 @portal_page(Role.ADMIN)
 def company_settings(request: HttpRequest, tenant: Tenant) -> HttpResponse:
     company = tenant.company
-    form = CompanyForm(request.POST or None, company=company, initial=CompanyForm.initial_for(company))
+    form = CompanyForm(
+        request.POST or None,
+        company=company,
+        owner=tenant.role.at_least(Role.OWNER),
+        initial=CompanyForm.initial_for(company),
+    )
     status = 200
     if request.method == "POST":
         status = 400
@@ -180,7 +219,8 @@ def company_settings(request: HttpRequest, tenant: Tenant) -> HttpResponse:
                 else:
                     messages.info(request, _("Nothing to save: the settings were already these."))
                 return redirect("portal-settings")
-    return _render(request, "company.html", "company", {"form": form, "company": company}, status=status)
+    context = {"form": form, "company": company, "stored_frames": stored_frame_count(company)}
+    return _render(request, "company.html", "company", context, status=status)
 
 
 def company_changed(changes: Mapping[str, Any], company: Company) -> bool:
@@ -638,6 +678,8 @@ AUDIT_ACTIONS: dict[str, Any] = {
     "session.video_failed": gettext_lazy("Video failed"),
     "session.csat_recorded": gettext_lazy("CSAT recorded"),
     "sessions.purged": gettext_lazy("Old sessions deleted"),
+    "frames.purged": gettext_lazy("Old stored images deleted"),
+    "frames.deleted": gettext_lazy("Stored images deleted"),
 }
 TARGET_TYPES: dict[str, Any] = {
     "accounts.company": gettext_lazy("Company"),
@@ -653,6 +695,7 @@ SETTING_LABELS: dict[str, Any] = {
     "consent_notice": gettext_lazy("camera notice"),
     "agent_views_hidden": gettext_lazy("per-agent results hidden"),
     "store_frames": gettext_lazy("frame storage"),
+    "frame_retention_days": gettext_lazy("stored image days"),
     "grading_rubric": gettext_lazy("grading rubric"),
 }
 _SHORT = 60

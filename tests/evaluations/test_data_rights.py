@@ -279,7 +279,7 @@ def test_an_owner_exports_the_company_as_a_zip_of_json_and_csv(
 
     assert set(archive.namelist()) == {
         "manifest.json", "sessions.json", "sessions.csv", "grades.csv", "observations.csv", "frames.csv",
-        "members.csv", "audit.json", "audit.csv",
+        "consent_receipts.csv", "stored_frames.csv", "members.csv", "audit.json", "audit.csv",
     }  # fmt: skip
     sessions = json.loads(archive.read("sessions.json"))
     assert {s["id"] for s in sessions} == {str(first.public_id), str(second.public_id)}

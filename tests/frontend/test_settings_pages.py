@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
@@ -77,9 +78,12 @@ def company_form(company: Company, **changes: Any) -> dict[str, Any]:
         "time_zone": company.time_zone,
         "retention_days": company.retention_days,
         "consent_notice": company.consent_notice,
+        "frame_retention_days": company.frame_retention_days,
     }
     if company.agent_views_hidden:
         data["agent_views_hidden"] = "on"
+    if company.store_frames:
+        data["store_frames"] = "on"
     return {**data, **changes}
 
 
@@ -217,12 +221,50 @@ def test_saving_unchanged_settings_writes_nothing(
     assert "Nothing to save" in response.content.decode()
 
 
-def test_frame_storage_is_shown_but_not_offered(alice_page: Client, company_a: Company) -> None:
-    body = alice_page.get(reverse("portal-settings")).content.decode()
-    assert "store_frames" not in body and "camera images are analysed and discarded" in body
-    alice_page.post(reverse("portal-settings"), company_form(company_a, store_frames="on"))
+def test_the_owner_switches_frame_storage_on_with_its_retention_and_it_is_audited(
+    owner_page: Client, company_a: Company
+) -> None:
+    body = owner_page.get(reverse("portal-settings")).content.decode()
+    assert "camera images are analysed and discarded" in body
+    assert 'name="store_frames"' in body and 'name="frame_retention_days"' in body
+    assert "saved on your company&#x27;s MoodSaaS server" in body and "agents their own sessions" in body
+
+    response = owner_page.post(
+        reverse("portal-settings"), company_form(company_a, store_frames="on", frame_retention_days=14), follow=True
+    )
+
+    assert "The company settings are saved." in response.content.decode()
     company_a.refresh_from_db()
-    assert company_a.store_frames is False
+    assert company_a.store_frames is True and company_a.frame_retention_days == 14
+    event = AuditEvent.objects.for_company(company_a).get(action="company.settings_updated")
+    assert event.actor_label == "owner@a.test"
+    assert set(event.metadata["changes"]) == {"store_frames", "frame_retention_days"}
+    assert "kept for 14 days for your own review" in owner_page.get(reverse("portal-settings")).content.decode()
+
+
+def test_an_admin_sees_frame_storage_but_cannot_change_it(
+    alice_page: Client, company_a: Company, nothing_written: NothingWritten
+) -> None:
+    body = alice_page.get(reverse("portal-settings")).content.decode()
+    assert "Only an owner can change whether camera images are stored, or for how long." in body
+    for name in ("store_frames", "frame_retention_days"):
+        assert re.search(rf'<input[^>]*name="{name}"[^>]*disabled', body), name
+    with nothing_written():
+        response = alice_page.post(
+            reverse("portal-settings"), company_form(company_a, store_frames="on", frame_retention_days=300)
+        )
+    assert response.status_code == 302  # nothing to save: disabled fields keep their values
+    company_a.refresh_from_db()
+    assert company_a.store_frames is False and company_a.frame_retention_days == 7
+
+
+def test_a_stored_image_retention_out_of_bounds_is_refused_on_its_field(
+    owner_page: Client, company_a: Company, nothing_written: NothingWritten
+) -> None:
+    with nothing_written():
+        response = owner_page.post(reverse("portal-settings"), company_form(company_a, frame_retention_days=366))
+    assert response.status_code == 400
+    assert set(response.context["form"].errors) == {"frame_retention_days"}
 
 
 def test_a_company_on_a_legacy_zone_name_still_sees_it_selected(alice_page: Client, company_a: Company) -> None:
