@@ -33,7 +33,7 @@ from django.http import FileResponse, Http404
 from django.utils import timezone
 
 from accounts.models import Company
-from evaluations.models import EvaluationSession, SessionFrame, StoredFrame, stored_frames_root
+from evaluations.models import EvaluationSession, FrameOutcome, SessionFrame, StoredFrame, stored_frames_root
 
 log = logging.getLogger(__name__)
 
@@ -100,8 +100,9 @@ def _store(company_id: int, session_id: int, frames: Sequence[FrameImage]) -> in
     """Steps:
     1. Read the company's choice and the ids of the path in one query; nothing more when the
        company does not store frames (the usual case) or the session is gone.
-    2. Leave out sequence numbers already stored; take each frame's time from its ledger row
-       (a frame not recorded yet, such as an image just uploaded, is stamped now).
+    2. Leave out sequence numbers already stored and frames the ledger says were dropped
+       unanalysed; take each frame's time from its ledger row (a frame not recorded yet, such as
+       an image just uploaded, is stamped now).
     3. Write each file under a temporary name and rename it into place, so a reader never sees
        half a file.
     4. Insert the rows in one statement (a concurrent duplicate is ignored); if that fails,
@@ -122,18 +123,20 @@ def _store(company_id: int, session_id: int, frames: Sequence[FrameImage]) -> in
         .filter(session_id=session_id, sequence__in=list(wanted))
         .values_list("sequence", flat=True)
     )
-    captured = dict(
-        SessionFrame.objects.for_company_id(company_id)
+    ledger = {
+        sequence: (captured_at, outcome)
+        for sequence, captured_at, outcome in SessionFrame.objects.for_company_id(company_id)
         .filter(session_id=session_id, sequence__in=list(wanted))
-        .values_list("sequence", "captured_at")
-    )
+        .values_list("sequence", "captured_at", "outcome")
+    }
     now = timezone.now()
     rows: list[StoredFrame] = []
     written: list[Path] = []
     directory = session_directory(company_public_id, session_public_id)
     try:
         for sequence, image in wanted.items():
-            if sequence in already:
+            captured_at, outcome = ledger.get(sequence, (now, None))
+            if sequence in already or outcome == FrameOutcome.DROPPED:  # a dropped frame was never analysed
                 continue
             data = image if isinstance(image, bytes) else encode_jpeg(image)
             content_type = sniff_content_type(data)
@@ -148,7 +151,7 @@ def _store(company_id: int, session_id: int, frames: Sequence[FrameImage]) -> in
                     company_id=company_id,
                     session_id=session_id,
                     sequence=sequence,
-                    captured_at=captured.get(sequence, now),
+                    captured_at=captured_at,
                     content_type=content_type,
                     size=len(data),
                     file=name,

@@ -26,7 +26,7 @@ from accounts.exceptions import ActionForbidden
 from accounts.models import Actor, AuditEvent, Company, Role, User
 from evaluations import frames, privacy, recording, retention
 from evaluations.analysis import FrameInput
-from evaluations.models import Channel, EvaluationSession, SessionFrame, Status, StoredFrame
+from evaluations.models import Channel, EvaluationSession, FrameOutcome, SessionFrame, Status, StoredFrame
 from evaluations.tasks import purge_expired
 from inference.results import Face
 from tests.evaluations.conftest import EVALUATION_MODELS, start
@@ -220,6 +220,23 @@ def test_what_is_not_an_image_or_belongs_to_no_session_is_not_kept(
     assert frames.store_analysed_frames(company_a.pk, 999_999, [(0, face_jpeg)]) == 0
     # Another company's id never reaches company A's session.
     assert frames.store_analysed_frames(company_b.pk, session.pk, [(0, face_jpeg)]) == 0
+    assert stored(session) == [] and files_under(media) == []
+
+
+def test_a_frame_the_ledger_says_was_dropped_unanalysed_is_not_kept(
+    bob: User, company_a: Company, face_jpeg: bytes, media: Path
+) -> None:
+    opt_in(company_a)
+    session = start(bob, company_a)
+    SessionFrame.objects.create(
+        company=company_a,
+        session=session,
+        sequence=5,
+        captured_at=timezone.now(),
+        offset_seconds=1.0,
+        outcome=FrameOutcome.DROPPED,
+    )
+    assert frames.store_analysed_frames(company_a.pk, session.pk, [(5, face_jpeg)]) == 0
     assert stored(session) == [] and files_under(media) == []
 
 
