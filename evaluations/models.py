@@ -321,7 +321,7 @@ class StoredFrame(CompanyOwned):
 
     @property
     def path(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / self.file.name
+        return Path(settings.MEDIA_ROOT) / str(self.file.name)
 
 
 class ConsentChannel(models.TextChoices):

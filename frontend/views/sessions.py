@@ -15,7 +15,7 @@ from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db.models import F, QuerySet
 from django.db.models.fields.json import KT
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -290,7 +290,7 @@ def _stored_frames_page(session: EvaluationSession, number: str | None) -> dict[
 
 @require_GET
 @portal_page()
-def session_frame(request: HttpRequest, tenant: Tenant, session_id: uuid.UUID, frame_id: uuid.UUID) -> HttpResponse:
+def session_frame(request: HttpRequest, tenant: Tenant, session_id: uuid.UUID, frame_id: uuid.UUID) -> FileResponse:
     """A stored frame's image, for whoever may see its session (another company's, or a colleague's for an agent: 404)."""
     session = _session_or_404(tenant, session_id)
     frame = stored_frames(session).filter(public_id=frame_id).first()

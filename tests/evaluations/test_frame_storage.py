@@ -146,7 +146,7 @@ def test_a_video_frame_is_kept_as_a_jpeg_of_the_sampled_image(
     first = stored(session)[0]
     assert first.content_type == "image/jpeg" and first.file.name.endswith(".jpg")
     decoded = cv2.imdecode(np.frombuffer(first.path.read_bytes(), np.uint8), cv2.IMREAD_COLOR)
-    assert decoded.shape == sampled[0].shape
+    assert decoded is not None and decoded.shape == sampled[0].shape
 
 
 def test_uploaded_images_of_an_opted_in_company_are_kept_with_their_own_type(
