@@ -60,7 +60,7 @@ log = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 SEEN_WINDOW = 4096
-LOST_MARGIN_SECONDS = 10.0
+LOST_MARGIN_SECONDS = 5.0
 
 
 def tenant_for_scope(scope: dict[str, Any]) -> Tenant | None:

@@ -165,6 +165,10 @@ def _install_daphne_limit() -> None:
         def requestReceived(self, command: bytes, path: bytes, version: bytes) -> None:
             if self._refused:
                 return  # never hand a refused request to the application
+            # Twisted would parse a form body itself (for request.args, which daphne never reads) and
+            # answer one it cannot parse, such as an empty multipart body, with a bare 400 of its own:
+            # no body, no Content-Type. Django parses the body and answers in the API's shape.
+            self._parsePOSTFormSubmission = False
             super().requestReceived(command, path, version)
 
         def _refuse(self, declared: int | None) -> None:
@@ -194,8 +198,27 @@ def _install_daphne_limit() -> None:
     http_protocol.WebRequest = LimitedWebRequest
 
 
+def _install_daphne_websocket_close() -> None:
+    """Make daphne close an oversized websocket message with 1009, instead of dropping the connection.
+
+    A message over daphne's ``--websocket_max_message_size`` (1 MiB) never reaches the consumer
+    (which rejects frames over ``EVALUATIONS_MAX_FRAME_BYTES`` itself and keeps the socket).
+    Autobahn then "fails" the connection, by default by cutting TCP: the client saw a dropped
+    connection and no reason. With ``failByDrop`` off it sends the close frame first: code 1009
+    (Message Too Big), as docs/websocket.md documents.
+    """
+    from daphne import server, ws_protocol
+
+    class ClosingWebSocketFactory(ws_protocol.WebSocketFactory):
+        def setProtocolOptions(self, **options: Any) -> None:
+            super().setProtocolOptions(**options, failByDrop=False)
+
+    server.WebSocketFactory = ClosingWebSocketFactory
+
+
 if "daphne.server" in sys.modules:  # the daphne command imports its server before the application
     _install_daphne_limit()
+    _install_daphne_websocket_close()
 
 application = ProtocolTypeRouter(
     {

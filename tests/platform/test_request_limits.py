@@ -195,3 +195,27 @@ async def test_the_middleware_stops_a_chunked_body_at_the_limit(settings: Any) -
     status, body = await answer(communicator)
     assert status == 413 and json.loads(body)["code"] == "request_too_large"
     await communicator.wait()
+
+
+async def test_a_websocket_message_over_daphnes_limit_closes_the_socket_with_1009(
+    server: Daphne, company_a: Company, bob: User, token_a: IssuedToken
+) -> None:
+    import struct
+
+    import websockets
+    from asgiref.sync import sync_to_async
+
+    session: EvaluationSession = await sync_to_async(start)(bob, company_a, Channel.LIVE)
+    headers = {"Authorization": token_a.header, "Origin": "http://127.0.0.1"}
+    url = f"ws://127.0.0.1:{server.port}/ws/sessions/{session.public_id}/"
+    async with websockets.connect(url, additional_headers=headers, max_size=None) as socket_:
+        assert json.loads(await socket_.recv())["type"] == "session.hello"
+        # Over the frame limit but under daphne's: rejected, and the socket stays open.
+        await socket_.send(struct.pack(">I", 1) + b"\xff\xd8" + b"\x00" * (settings.EVALUATIONS_MAX_FRAME_BYTES + 10))
+        reply = json.loads(await socket_.recv())
+        assert (reply["type"], reply["code"]) == ("frame.rejected", "frame_too_large")
+        # Over daphne's 1 MiB: the documented close code, not a dropped connection.
+        await socket_.send(struct.pack(">I", 2) + b"\xff\xd8" + b"\x00" * (MiB + 10))
+        with pytest.raises(websockets.ConnectionClosed):
+            await socket_.recv()
+        assert socket_.close_code == 1009
