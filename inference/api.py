@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from inference.classify import Classifier, default_classifier
 from inference.decode import MAX_PIXELS, DecodedImage, decode_bytes, frame_from_array
-from inference.detect import BlazeFace, Detection
+from inference.detect import BlazeFace, Detection, detect_zoomed_out
 from inference.errors import InferenceError, UnsupportedImage
 from inference.preprocessing import TTA_MODES, PreprocessParams, crop_face
 from inference.results import Face, ImageResult, Quality
@@ -60,6 +60,10 @@ class Options:
     only faces larger than about a tenth of the frame, with slightly tighter boxes. ``auto``: short
     range, and full range for a frame where it finds no face; for a camera that usually faces the
     subject at arm's length but may see them further away (docs/decisions.md, "Live frames")."""
+    zoom_out: bool = True
+    """When no face is found, look again in the frame shrunk into a larger canvas (short range,
+    ``inference.detect.detect_zoomed_out``): a close-up face that fills the frame, partly covered
+    by a hand say, is found there. Costs one short-range detection on frames without a face."""
 
     def __post_init__(self) -> None:
         if self.faces not in ("all", "primary"):
@@ -127,16 +131,28 @@ class Engine:
             return frame_from_array(image, options.max_pixels)
         raise UnsupportedImage(f"expected image bytes or a numpy array, got {type(image).__name__}")
 
+    def detect(self, frame: DecodedImage, options: Options) -> list[Detection]:
+        """The faces of one frame that ``options`` keeps, largest first.
+
+        1. The chosen detector (``auto``: the short range, then the full range if it found none).
+        2. Still none (or only boxes under ``min_face_size``) and ``zoom_out``: the short range
+           again on the frame shrunk into a larger canvas, boxes mapped back and clipped.
+        """
+        first = self.detector_for("short" if options.detector == "auto" else options.detector)
+        chosen = _select(first.detect(frame.bgr), options)
+        if not chosen and options.detector == "auto":
+            chosen = _select(self.detector_for("full").detect(frame.bgr), options)
+        if not chosen and options.zoom_out:
+            chosen = _select(detect_zoomed_out(self.detector_for("short"), frame.bgr), options)
+        return chosen
+
     def analyse_frames(self, frames: Sequence[DecodedImage], options: Options) -> list[ImageResult]:
         """Detect faces in every frame, then classify all faces of all frames in one batch."""
         params: PreprocessParams = self.classifier.params
         per_frame: list[list[Detection]] = []
         crops: list[npt.NDArray[np.uint8]] = []
-        first = self.detector_for("short" if options.detector == "auto" else options.detector)
         for frame in frames:
-            chosen = _select(first.detect(frame.bgr), options)
-            if not chosen and options.detector == "auto":
-                chosen = _select(self.detector_for("full").detect(frame.bgr), options)
+            chosen = self.detect(frame, options)
             per_frame.append(chosen)
             crops.extend(crop_face(frame.gray, d.box, params) for d in chosen)
         faces48 = np.stack(crops) if crops else np.zeros((0, params.image_size, params.image_size), np.uint8)

@@ -51,6 +51,15 @@ def astronaut_jpeg(astronaut: npt.NDArray[np.uint8]) -> bytes:
     return bytes(cv2.imencode(".jpg", astronaut, [cv2.IMWRITE_JPEG_QUALITY, 92])[1])
 
 
+@pytest.fixture(scope="session")
+def hopper() -> npt.NDArray[np.uint8]:
+    """Matplotlib's Grace Hopper portrait (a face under a cap, behind glasses), as BGR."""
+    from matplotlib import cbook
+
+    path = cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    return np.asarray(cv2.imread(str(path), cv2.IMREAD_COLOR), np.uint8)
+
+
 @pytest.fixture
 def trained_model_root() -> Path:
     """The repository's registry, if a trained model is active there."""
