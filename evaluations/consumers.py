@@ -38,6 +38,7 @@ from channels.layers import get_channel_layer
 from channels.utils import await_many_dispatch
 from django.conf import settings
 from django.db import DatabaseError
+from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from redis.exceptions import RedisError
@@ -248,6 +249,7 @@ class _Target:
     channel: str
     status: str
     can_send: bool
+    store_frames: bool  # the company keeps analysed frames (re-read with the access re-checks)
 
 
 def _session_exists(tenant: Tenant, pk: int) -> bool:
@@ -260,6 +262,7 @@ def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
         visible_sessions(tenant.company, tenant.role, tenant.user)
         .filter(public_id=public_id)
         .only("pk", "public_id", "company_id", "channel", "status", "agent_id")
+        .annotate(stores=F("company__store_frames"))
         .first()
     )
     if session is None:
@@ -273,6 +276,7 @@ def _find_session(tenant: Tenant, public_id: uuid.UUID) -> _Target | None:
         channel=session.channel,
         status=session.status,
         can_send=runs and writable,
+        store_frames=bool(session.stores),
     )
 
 
@@ -413,6 +417,7 @@ class SessionConsumer(GuardedConsumer):
             gone = not await database_sync_to_async(_session_exists)(tenant, self.target.pk)
             return CLOSE_NOT_FOUND if gone else CLOSE_FORBIDDEN
         self.target.can_send = target.can_send
+        self.target.store_frames = target.store_frames
         return None
 
     async def revoke(self, code: int) -> None:
@@ -478,6 +483,7 @@ class SessionConsumer(GuardedConsumer):
             image=frame.jpeg,
             inflight_slot=slot,
             message=nonce,
+            store=target.store_frames,
         )
         self.outstanding[frame.sequence] = _Queued(nonce, captured_at, time.monotonic())
         try:

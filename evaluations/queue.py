@@ -39,6 +39,8 @@ class FrameJob:
     """A live frame's slot in ``evaluations.realtime.InFlight``; None for uploaded images."""
     message: str = ""
     """A live frame's message nonce (``SessionFrame.message``): tells a redelivered task from a re-sent frame."""
+    store: bool = False
+    """The company keeps analysed frames (``evaluations.frames``, which checks again before storing)."""
 
     def live_args(self) -> dict[str, Any]:
         return {
@@ -49,6 +51,7 @@ class FrameJob:
             "image": self.image,
             "slot": self.inflight_slot,
             "message": self.message,
+            "store": self.store,
         }
 
     @classmethod
@@ -61,6 +64,7 @@ class FrameJob:
             image=bytes(args["image"]),
             inflight_slot=str(args["slot"]),
             message=str(args["message"]),
+            store=bool(args.get("store", False)),
         )
 
 

@@ -29,6 +29,7 @@ from django.db import InterfaceError, OperationalError
 from django.db import connection as db_connection
 
 from evaluations import analysis, protocol, queue, recording, retention
+from evaluations import frames as frames_storage
 from evaluations.analysis import FrameInput, Use
 from evaluations.realtime import InFlight
 from inference.results import ImageResult
@@ -127,9 +128,11 @@ def _analyse_and_record(jobs: list[queue.FrameJob], use: Use) -> None:
                 frame = analysis.frame_input(job.sequence, _when(job), outcome)
             inputs[index] = dataclasses.replace(frame, message=job.message)
         by_session: dict[tuple[int, int], list[FrameInput]] = {}
+        kept: dict[tuple[int, int], list[queue.FrameJob]] = {}
         for job, recorded_frame in zip(jobs, inputs, strict=True):  # the order frames came in
             assert recorded_frame is not None
             by_session.setdefault((job.company_id, job.session_id), []).append(recorded_frame)
+            kept.setdefault((job.company_id, job.session_id), []).append(job)
         events: dict[int, dict[str, list[dict[str, Any]]]] = {}
         try:
             for (company_id, session_id), frames in sorted(by_session.items()):
@@ -144,6 +147,21 @@ def _analyse_and_record(jobs: list[queue.FrameJob], use: Use) -> None:
                 )
                 if recorded is not None and recorded.events:
                     events.setdefault(company_id, {})[recorded.session_public_id] = recorded.events
+                if (
+                    recorded is not None
+                    and recorded.stored
+                    and any(job.store for job in kept[(company_id, session_id)])
+                ):
+                    # Only for companies that keep frames; storing re-checks that choice.
+                    frames_storage.store_analysed_frames(
+                        company_id,
+                        session_id,
+                        [
+                            (job.sequence, job.image)
+                            for job in kept[(company_id, session_id)]
+                            if job.sequence in recorded.stored
+                        ],
+                    )
         finally:
             for company_id, sessions in events.items():
                 protocol.push_events_on_commit(sessions, company_id)

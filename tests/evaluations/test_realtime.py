@@ -466,3 +466,27 @@ async def test_a_stale_frame_is_reported_to_the_agent_and_the_dashboard(
         await communicator.disconnect()
     session = await fetch(bob_session)
     assert (session.frames_dropped, session.frames_processed) == (1, 0)
+
+
+@pytest.mark.parametrize("stores", [False, True])
+async def test_live_frames_are_kept_only_for_a_company_that_stores_frames(
+    bob_session: EvaluationSession,
+    bob_headers: Headers,
+    face_jpeg: bytes,
+    emotion_model: Path,
+    settings: Any,
+    tmp_path: Path,
+    stores: bool,
+) -> None:
+    from evaluations.models import StoredFrame
+
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    await sync_to_async(Company.objects.filter(pk=bob_session.company_id).update)(store_frames=stores)
+    agent, _ = await hello(path_of(bob_session), bob_headers)
+    await agent.send_to(bytes_data=frame(1, face_jpeg))
+    await until(agent, lambda m: m["type"] == "frame.result")
+    await agent.disconnect()
+    kept = await sync_to_async(list)(StoredFrame.objects.for_company_id(bob_session.company_id).all())
+    assert [(f.sequence, f.content_type) for f in kept] == ([(1, "image/jpeg")] if stores else [])
+    if stores:
+        assert (Path(settings.MEDIA_ROOT) / kept[0].file.name).read_bytes() == face_jpeg
