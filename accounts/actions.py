@@ -49,6 +49,7 @@ COMPANY_SETTING_FIELDS = (
     "grading_rubric",
     "time_zone",
     "agent_views_hidden",
+    "mfa_required_for_admins",
 )
 TOKEN_TOUCH_INTERVAL = timedelta(minutes=1)
 

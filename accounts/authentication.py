@@ -1,14 +1,15 @@
-"""DRF authentication with company API tokens: ``Authorization: Bearer mood_...``."""
+"""DRF authentication: company API tokens (``Authorization: Bearer mood_...``), then sessions."""
 
 from __future__ import annotations
 
 from django.contrib.auth.models import AnonymousUser
-from rest_framework import exceptions
+from django.utils.translation import gettext_lazy
+from rest_framework import authentication, exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.request import Request
 
 from accounts.actions import touch_api_token
-from accounts.models import ApiToken, hash_secret
+from accounts.models import ApiToken, User, hash_secret
 
 
 class ApiTokenAuthentication(BaseAuthentication):
@@ -47,3 +48,31 @@ class ApiTokenAuthentication(BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return f'{self.keyword} realm="api"'
+
+
+class MfaRequired(exceptions.PermissionDenied):
+    default_detail = gettext_lazy(
+        "Your company requires two-factor authentication for owners and admins: set up an "
+        "authenticator app at /accounts/2fa/ before using the API with this account."
+    )
+    default_code = "mfa_required"
+
+
+class SessionAuthentication(authentication.SessionAuthentication):
+    """DRF's session authentication (with its CSRF check), refusing an owner or admin whose
+    company requires two-factor authentication until they set it up (``accounts.mfa``).
+
+    Raised here, where DRF expects authentication to fail, so that the refusal comes before any
+    view runs: 403 ``{"detail": ..., "code": "mfa_required"}``.
+    """
+
+    def authenticate(self, request: Request) -> tuple[User, None] | None:
+        # Imported here: rest_framework.views imports this module while accounts.tenancy imports it.
+        from accounts.mfa import mfa_setup_required
+        from accounts.tenancy import tenant_for_request
+
+        result = super().authenticate(request)
+        # The Django request: its tenant is the session's, and the cache is shared with DRF's.
+        if result is not None and mfa_setup_required(tenant_for_request(request._request)):
+            raise MfaRequired()
+        return result

@@ -26,6 +26,7 @@ class CompanySerializer(serializers.ModelSerializer[Company]):
             "grading_rubric",
             "time_zone",
             "agent_views_hidden",
+            "mfa_required_for_admins",
             "created_at",
         )
         read_only_fields = ("slug", "consent_notice_version", "created_at")

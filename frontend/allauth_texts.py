@@ -4,7 +4,8 @@ allauth ships Spanish that mixes "usted" and "tú"; our pages say "tú". Django 
 ``LOCALE_PATHS`` before any app's catalogue, so listing allauth's msgids here (``gettext_noop``:
 extracted by ``make messages``, never called) puts them in ``locale/es`` where they are translated
 like every other string. The msgids are copied byte for byte from allauth's own catalogue
-(django-allauth 65; account pages, form errors and messages; the e-mails are our own templates).
+(django-allauth 65; account and two-factor pages, form errors and messages; the e-mails are our own
+templates).
 If allauth changes a text, its new wording simply falls back to allauth's translation.
 """
 
@@ -107,6 +108,19 @@ ALLAUTH_TEXTS = (
         "We have sent an email to you for\nverification. Please click on the link inside that email. If you do not see the verification email in your main inbox, check your spam folder. Otherwise\ncontact us if you do not receive it within a few minutes."
     ),
     gettext_noop('<strong>Note:</strong> you can still <a href="%(email_url)s">change your email address</a>.'),
+    # allauth.mfa: form labels, refusals and the re-authentication page (our templates/mfa/ say the rest)
+    gettext_noop("Code"),
+    gettext_noop("Authenticator code"),
+    gettext_noop("Incorrect code."),
+    gettext_noop("You cannot activate two-factor authentication until you have verified your email address."),
+    gettext_noop("You cannot deactivate two-factor authentication."),
+    gettext_noop("You cannot generate recovery codes without having two-factor authentication enabled."),
+    gettext_noop("You cannot add an email address to an account protected by two-factor authentication."),
+    gettext_noop("Alternative options"),
+    gettext_noop("Use your password"),
+    gettext_noop("Use authenticator app or code"),
+    gettext_noop("Enter an authenticator code:"),
+    gettext_noop("Confirm"),
 )
 
 # Django's password rules, listed under the password field of the sign-up and password pages

@@ -17,6 +17,7 @@ from typing import Any
 
 import dj_database_url
 import django_stubs_ext
+from csp.constants import NONCE, NONE, SELF
 
 from moodsaas.env import env_bool, env_choice, env_int, env_list, env_required, env_str
 
@@ -82,8 +83,10 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "csp",  # django-csp's system checks
     "allauth",
     "allauth.account",
+    "allauth.mfa",  # TOTP and recovery codes for every person (docs/web.md "Security")
     "evaluations",
     "notifications",  # events outbox, e-mail, webhooks, in-app alerts (after evaluations: it listens to it)
     "modelversions",  # staff API over the model registry and `manage.py ml`; no models
@@ -91,6 +94,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "frontend.csp.ContentSecurityPolicyMiddleware",  # the policy below; docs/web.md "Security"
     "django_permissions_policy.PermissionsPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -102,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
+    "accounts.mfa.MfaRequirementMiddleware",  # owners and admins whose company requires MFA set it up first
 ]
 
 # Browser features: the camera only for our own pages (the agent page), nothing else.
@@ -112,6 +117,26 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
     "payment": [],
     "usb": [],
     "display-capture": [],
+}
+
+# Content-Security-Policy (django-csp; frontend.csp adds the websocket origin to connect-src and
+# relaxes styles for the API docs only). Scripts and styles come from our own origin or carry the
+# request's nonce (``request.csp_nonce``); no inline event handler or style attribute anywhere.
+# data: images are the demo's annotated photo and the TOTP QR code; nothing uses blob: URLs (the
+# camera plays through video.srcObject, which no fetch directive governs).
+CONTENT_SECURITY_POLICY: dict[str, Any] = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
 }
 
 ROOT_URLCONF = "moodsaas.urls"
@@ -173,6 +198,12 @@ ACCOUNT_EMAIL_NOTIFICATIONS = True
 ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.CompanySignupForm"
 ACCOUNT_EMAIL_SUBJECT_PREFIX = "[MoodSaaS] "
 ACCOUNT_DEFAULT_HTTP_PROTOCOL = "https" if _HTTPS else "http"
+
+# Two-factor authentication (allauth.mfa): an authenticator app (TOTP) with recovery codes as the
+# fallback; no security keys yet. Sign-in asks for a code once TOTP is on. Companies may require it
+# of their owners and admins (Company.mfa_required_for_admins, accounts.mfa).
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "MoodSaaS"
 
 INVITATION_TTL_DAYS = env_int("INVITATION_TTL_DAYS", 7, minimum=1, maximum=90)
 # Open websockets re-check their token or membership this often: the backstop for a lost "access
@@ -311,7 +342,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Token first: its WWW-Authenticate header turns "not authenticated" into a 401.
         "accounts.authentication.ApiTokenAuthentication",
-        "rest_framework.authentication.SessionAuthentication",
+        # DRF's, refusing owners and admins who must set up two-factor authentication first.
+        "accounts.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",

@@ -141,6 +141,8 @@ def chromium(camera: Path | None = None, language: str = "en-US", width: int = 1
     ):
         options.add_argument(argument)
     options.add_experimental_option("prefs", {"intl.accept_languages": language})
+    # The console log (driver.get_log("browser")): Content-Security-Policy refusals are reported there.
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(options=options, service=Service(executable_path=str(CHROMEDRIVER)))
     driver.set_page_load_timeout(60)
     return driver

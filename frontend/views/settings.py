@@ -148,6 +148,14 @@ class CompanyForm(forms.Form):
             "(works councils often require it). Agents still see their own results."
         ),
     )
+    mfa_required_for_admins = forms.BooleanField(
+        label=gettext_lazy("Require two-factor authentication for owners and admins"),
+        required=False,
+        help_text=gettext_lazy(
+            "Owners and admins without an authenticator app are sent to set one up before any other page, "
+            "and their signed-in API calls are refused until then. Agents and API tokens are not affected."
+        ),
+    )
     store_frames = forms.BooleanField(
         label=gettext_lazy("Keep the analysed camera images for our own review"),
         required=False,
