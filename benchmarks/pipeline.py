@@ -11,6 +11,10 @@ favours the peer rather than us.
 Sample photos are the real face photographs that ship with installed packages
 (scikit-image's astronaut and cameraman, matplotlib's Grace Hopper), each letterboxed into a
 640x480 frame and JPEG-encoded, plus a two-person frame built from two of them.
+
+"frame" is our default ``Options()`` (full-range detector, one view per face), the counterpart
+of the peer's pipeline; "live frame" is what live sessions run (``auto`` detector, ``flip`` TTA:
+two views per face). "stages" splits our frame into decode, detect and classify.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import cv2
@@ -31,7 +36,8 @@ import numpy.typing as npt
 
 from inference.api import Engine, Options
 from inference.classify import Classifier
-from inference.detect import BlazeFace, Detection, HaarCascade, package_file
+from inference.detect import Detection, HaarCascade, package_file
+from inference.preprocessing import crop_face
 from ml.peer import PEER_INPUT, load_peer_model, peer_file, peer_inputs
 
 FRAME_W, FRAME_H = 640, 480
@@ -150,27 +156,37 @@ def background_load() -> str:
         return "?"
 
 
-def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
+def run(repeats: int = 30, batch: int = 64, threads: int = 1) -> dict[str, Any]:
+    """Measure both pipelines; every value of the report is a plain Python type (JSON-ready)."""
     frames = sample_frames()
     options = Options()
-    engine = Engine(Classifier(threads=1), BlazeFace())
-    version = engine.preload()
+    live = Options(detector="auto", tta="flip")
+    engine = Engine(Classifier(threads=threads))  # the detectors take the classifier's thread count
+    version = engine.preload(("full", "short"))
     peer = Peer()
 
     ours_found: dict[str, list[Detection]] = {}
     peer_found: dict[str, list[Detection]] = {}
     ours_ms: list[float] = []
     peer_ms: list[float] = []
+    live_ms: list[float] = []
+    stages: dict[str, list[float]] = {"decode": [], "detect": [], "classify": []}
     for name, data in frames.items():
 
-        def ours_frame(d: bytes = data) -> object:
-            return engine.analyse_frames([engine.frame(d, options)], options)
+        def ours_frame(d: bytes, o: Options) -> object:
+            return engine.analyse_frames([engine.frame(d, o)], o)
 
-        def peer_frame(d: bytes = data) -> object:
-            return peer.frame(d)
-
-        ours_ms += timings(ours_frame, repeats)
-        peer_ms += timings(peer_frame, repeats)
+        ours_ms += timings(partial(ours_frame, data, options), repeats)
+        peer_ms += timings(partial(peer.frame, data), repeats)
+        live_ms += timings(partial(ours_frame, data, live), repeats)
+        decoded = engine.frame(data, options)
+        detections = engine.detect(decoded, options)
+        crops = np.zeros((len(detections), 48, 48), np.uint8)
+        for i, detection in enumerate(detections):
+            crops[i] = crop_face(decoded.gray, detection.box, engine.classifier.params)
+        stages["decode"] += timings(partial(engine.frame, data, options), repeats)
+        stages["detect"] += timings(partial(engine.detect, decoded, options), repeats)
+        stages["classify"] += timings(partial(engine.classifier.probabilities, crops), repeats)
         result = engine.analyse_frames([engine.frame(data, options)], options)[0]
         ours_found[name] = [Detection(f.box, f.score) for f in result.faces]
         peer_found[name] = peer.frame(data)[0]
@@ -189,14 +205,14 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
             "ours",
             ours_ms,
             ours_single,
-            batch / (np.median(ours_batch) / 1000),
+            batch / (float(np.median(ours_batch)) / 1000),
             {k: len(v) for k, v in ours_found.items()},
         ),
         Side(
             "peer",
             peer_ms,
             peer_single,
-            batch / (np.median(peer_batch) / 1000),
+            batch / (float(np.median(peer_batch)) / 1000),
             {k: len(v) for k, v in peer_found.items()},
         ),
     ]
@@ -208,8 +224,12 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
         },
         "frames": {name: f"{FRAME_W}x{FRAME_H} JPEG, {len(data):,} bytes" for name, data in frames.items()},
         "repeats_per_frame": repeats,
+        "batch": batch,
+        "threads": threads,
         "ours": {
-            "pipeline": f"decode + {engine.detector.name} + moodnet {version} ({model.backend}, 1 thread)",
+            "pipeline": f"decode + {engine.detector.name} + moodnet {version} ({model.backend}, {threads} thread{'s' if threads != 1 else ''})",
+            "live_frame": summary(live_ms),
+            "stages_median_ms": {stage: round(float(np.median(ms)), 2) for stage, ms in stages.items()},
         },
         "peer": {"pipeline": "cv2.imdecode + fer Haar cascade + fer mini-XCEPTION hdf5 (Keras, tf.function)"},
     }
@@ -218,7 +238,7 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
             {
                 "frame": summary(side.frame_ms),
                 "single_face": summary(side.single_ms),
-                "batched_faces_per_s": round(side.faces_per_s, 1),
+                "batched_faces_per_s": round(float(side.faces_per_s), 1),
                 "faces_found": side.faces_found,
             }
         )
@@ -226,13 +246,15 @@ def run(repeats: int = 30, batch: int = 64) -> dict[str, Any]:
     missed = [n for n in frames if not covers(ours_found[n], peer_found[n])]
     report["comparison"] = {
         "speedup_median_frame": round(speedup, 2),
+        "peer_faces": sum(len(v) for v in peer_found.values()),
         "photos_where_peer_finds_a_face_we_miss": missed,
     }
+    ours_report, peer_report = report["ours"], report["peer"]
+    # Issue 16's targets, measured in this run beside the peer.
     report["targets"] = {
-        "frame_median_le_10ms": report["ours"]["frame"]["median_ms"] <= 10.0,
-        "speedup_ge_7x": speedup >= 7.0,
-        "batched_ge_1000_faces_per_s": report["ours"]["batched_faces_per_s"] >= 1000.0,
-        "single_face_p50_le_5ms": report["ours"]["single_face"]["median_ms"] <= 5.0,
+        "frame_median_le_8ms": bool(ours_report["frame"]["median_ms"] <= 8.0),
+        "speedup_ge_7x": bool(speedup >= 7.0),
+        "batched_ge_peer_faces_per_s": bool(ours_report["batched_faces_per_s"] >= peer_report["batched_faces_per_s"]),
         "finds_every_face_the_peer_finds": not missed,
     }
     return report
@@ -253,6 +275,11 @@ def print_report(report: dict[str, Any]) -> None:
     ]
     for label, group, key in rows:
         print(f"{label:38}{report['ours'][group][key]:>14.2f}{report['peer'][group][key]:>14.2f}")
+    print(f"{'live frame (auto, flip TTA) median ms':38}{report['ours']['live_frame']['median_ms']:>14.2f}")
+    stages = report["ours"]["stages_median_ms"]
+    print(
+        f"{'  ours by stage: decode/detect/classify':38}{'/'.join(f'{stages[k]:.2f}' for k in ('decode', 'detect', 'classify')):>14}"
+    )
     print(
         f"{'batched faces/s (batch 64)':38}{report['ours']['batched_faces_per_s']:>14.1f}"
         f"{report['peer']['batched_faces_per_s']:>14.1f}"
@@ -265,6 +292,10 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"speed-up (median frame): {report['comparison']['speedup_median_frame']:.2f}x")
     missed = report["comparison"]["photos_where_peer_finds_a_face_we_miss"]
     print(f"photos where the peer finds a face we miss: {', '.join(missed) or 'none'}")
+    print(
+        f"every face the peer finds is found: {'yes' if not missed else 'NO'} "
+        f"({report['comparison']['peer_faces']} peer faces in {len(report['frames'])} photos)"
+    )
     for target, met in report["targets"].items():
         print(f"target {target}: {'met' if met else 'NOT met'}")
 
@@ -275,8 +306,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--repeats", type=int, default=30, help="timed runs per photo")
+    parser.add_argument("--batch", type=int, default=64, help="faces per batch for the throughput row")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="our ONNX Runtime intra-op threads (1 = one worker process per core)"
+    )
     args = parser.parse_args(argv)
-    report = run(args.repeats)
+    if args.repeats < 1 or args.batch < 1 or args.threads < 0:
+        parser.error("--repeats and --batch must be at least 1, --threads at least 0")
+    report = run(args.repeats, args.batch, args.threads)
     if args.json:
         print(json.dumps(report, indent=2))
     else:

@@ -109,13 +109,13 @@ class Engine:
         return self.detector_for("full")
 
     def detector_for(self, model: str) -> BlazeFace:
-        """The ``full`` or ``short`` range detector, loaded on first use."""
+        """The ``full`` or ``short`` range detector, loaded on first use (the classifier's thread count)."""
         detector = self._detectors.get(model)
         if detector is None:
             with self._lock:
                 detector = self._detectors.get(model)
                 if detector is None:
-                    detector = self._detectors[model] = BlazeFace(model=model)
+                    detector = self._detectors[model] = BlazeFace(model=model, threads=self.classifier.threads)
         return detector
 
     def preload(self, detectors: Sequence[str] = ("full",)) -> str:

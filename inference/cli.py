@@ -2,8 +2,10 @@
 
 python -m inference analyze PATH... [--json] [--annotate OUT.png] [--primary] [--tta MODE]
 python -m inference video PATH [--fps N] [--json]
+python -m inference bench [--json] [--repeats N] [--batch N] [--threads N]
 
-The benchmark against the `fer` package is ``python -m benchmarks.pipeline``.
+The benchmark against the `fer` package is ``python -m benchmarks.pipeline``; ``bench`` runs it in
+a child process (the library never imports the benchmarks, which live outside it).
 """
 
 from __future__ import annotations
@@ -116,10 +118,30 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--tta", choices=TTA_MODES, default="none")
     p.set_defaults(func=cmd_video)
+
+    sub.add_parser("bench", help="the speed benchmark against the fer package (python -m benchmarks.pipeline)")
     return parser
 
 
+def run_bench(argv: list[str]) -> int:
+    """``python -m inference bench ...``: the old name of ``python -m benchmarks.pipeline ...``."""
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("benchmarks") is None:
+        print(
+            "error: the benchmarks are not installed here; run python -m benchmarks.pipeline from a checkout",
+            file=sys.stderr,
+        )
+        return 2
+    # A child process: the library stays free of any import of the benchmarks (layering contract).
+    return subprocess.call([sys.executable, "-m", "benchmarks.pipeline", *argv])  # noqa: S603  # our interpreter, our module
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        return run_bench(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args))
