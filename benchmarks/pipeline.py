@@ -277,13 +277,10 @@ def print_report(report: dict[str, Any]) -> None:
         print(f"{label:38}{report['ours'][group][key]:>14.2f}{report['peer'][group][key]:>14.2f}")
     print(f"{'live frame (auto, flip TTA) median ms':38}{report['ours']['live_frame']['median_ms']:>14.2f}")
     stages = report["ours"]["stages_median_ms"]
-    print(
-        f"{'  ours by stage: decode/detect/classify':38}{'/'.join(f'{stages[k]:.2f}' for k in ('decode', 'detect', 'classify')):>14}"
-    )
-    print(
-        f"{'batched faces/s (batch 64)':38}{report['ours']['batched_faces_per_s']:>14.1f}"
-        f"{report['peer']['batched_faces_per_s']:>14.1f}"
-    )
+    by_stage = " / ".join(f"{stages[k]:.2f}" for k in ("decode", "detect", "classify"))
+    print(f"{'ours by stage: decode / detect / classify':44}{by_stage:>22}")
+    batched = f"batched faces/s (batch {report['batch']})"
+    print(f"{batched:38}{report['ours']['batched_faces_per_s']:>14.1f}{report['peer']['batched_faces_per_s']:>14.1f}")
     for name in report["frames"]:
         print(
             f"{'faces found: ' + name:38}{report['ours']['faces_found'][name]:>14}{report['peer']['faces_found'][name]:>14}"

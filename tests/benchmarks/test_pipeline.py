@@ -88,7 +88,7 @@ def test_the_text_report_prints_the_peer_face_check_and_the_old_command_still_ru
     assert done.returncode == 0, done.stderr[-3000:]
     assert "every face the peer finds is found: yes (4 peer faces in 4 photos)" in done.stdout
     assert "target finds_every_face_the_peer_finds: met" in done.stdout
-    assert "ours by stage: decode/detect/classify" in done.stdout
+    assert "ours by stage: decode / detect / classify" in done.stdout
 
 
 def test_it_refuses_nonsense_arguments() -> None:
