@@ -369,6 +369,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "evaluations.models.Status",
         "WebhookDeliveryStatusEnum": "notifications.models.WebhookStatus",
+        # Sessions and consent receipts both have a "channel".
+        "ChannelEnum": "evaluations.models.Channel",
+        "ConsentChannelEnum": "evaluations.models.ConsentChannel",
     },
 }
 
