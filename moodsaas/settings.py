@@ -120,8 +120,9 @@ PERMISSIONS_POLICY: dict[str, list[str]] = {
 }
 
 # Content-Security-Policy (django-csp; frontend.csp adds the websocket origin to connect-src and
-# relaxes styles for the API docs only). Scripts and styles come from our own origin or carry the
-# request's nonce (``request.csp_nonce``); no inline event handler or style attribute anywhere.
+# relaxes styles for Redoc only; docs/web.md "Security"). Scripts and styles come from our own
+# origin or carry the request's nonce (``request.csp_nonce``); no inline event handler or style
+# attribute anywhere.
 # data: images are the demo's annotated photo and the TOTP QR code; nothing uses blob: URLs (the
 # camera plays through video.srcObject, which no fetch directive governs).
 CONTENT_SECURITY_POLICY: dict[str, Any] = {
