@@ -7,7 +7,7 @@ goes through ``for_company_id`` with the company id the task was given.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,15 +67,6 @@ def _relax_commit() -> None:
             cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
-def _lock_for_frames(company_id: int, session_id: int) -> EvaluationSession | None:
-    """Lock a session row for recording frames: one plain ``SELECT ... FOR UPDATE``, no joins.
-
-    This runs for every batch of live frames, so the rubric and the company's public id come
-    from per-process caches of immutable rows instead of joins.
-    """
-    return _sessions(company_id).select_for_update().only(*_FRAME_FIELDS).filter(pk=session_id).first()
-
-
 def _face_json(face: grading.Face, primary: bool) -> dict[str, Any]:
     return {
         "box": list(face.box),
@@ -97,70 +88,152 @@ def _offset(session: EvaluationSession, frame: FrameInput) -> float:
 def record_observations(
     *, company_id: int, session_id: int, frames: Sequence[FrameInput], push_frames: bool = True
 ) -> Recorded | None:
-    """Store analysed (or shed) frames and update the running grade; None if the session is gone.
+    """Store one session's analysed (or shed) frames and update its grade; None if the session is gone.
+
+    :func:`record_batch` for one session; ``push_frames`` pushes its events once this commits.
+    """
+    recorded = record_batch({(company_id, session_id): frames}).get((company_id, session_id))
+    if recorded is not None and push_frames:
+        protocol.push_events_on_commit({recorded.session_public_id: recorded.events}, company_id)
+    return recorded
+
+
+@transaction.atomic
+def record_batch(frames: Mapping[tuple[int, int], Sequence[FrameInput]]) -> dict[tuple[int, int], Recorded]:
+    """Store the frames of several sessions, ``(company id, session id) -> frames``, in one transaction.
 
     Every frame that reaches here gets exactly one outcome in the books, whatever was retried:
 
-    1. Lock the session row: every writer of a session's frames holds this lock, so the ledger
-       check below cannot race.
+    1. Lock the sessions' rows, in (company, id) order so that two workers cannot deadlock: every
+       writer of a session's frames holds this lock, so the ledger check below cannot race.
+       A session that is gone is left out of the result.
     2. A finished or cancelled session stores nothing; its frames are counted as dropped.
     3. A sequence number already in the ledger is either this very message delivered again (a
        retried or redelivered task: nothing to do, it was counted) or the client sending the
        number again in another message (after a reconnect): counted as rejected, and the
        client is told.
-    4. Insert the ledger rows and the observations; fold usable frames into the running grade
-       and, except for videos, into the negative run (``evaluations.episodes``). Frames shed
-       unanalysed (stale, lost) get a ``dropped`` ledger row.
+    4. Insert the ledger rows and the observations of all sessions at once; fold usable frames
+       into each running grade and, except for videos, into the negative run
+       (``evaluations.episodes``). Frames shed unanalysed (stale, lost) get a ``dropped`` row.
     5. Tell listeners about each new negative episode (``signals.negative_episode``), in this
        transaction.
-    6. The events for the session's sockets and dashboard are pushed once this transaction
-       commits, or (``push_frames=False``) returned for the caller to push with other sessions'
-       (:func:`evaluations.protocol.push_events_on_commit`, one push for a batch of frames).
+    6. Return each session's events; the caller pushes them once this transaction commits
+       (:func:`evaluations.protocol.push_events_on_commit`, one push for a batch).
     """
     _relax_commit()
-    session = _lock_for_frames(company_id, session_id)
-    if session is None:
-        return None
-    if not session.is_active:
-        _sessions(company_id).filter(pk=session.pk).update(frames_dropped=F("frames_dropped") + len(frames))
-        return Recorded(stored=[], duplicates=[], dropped=len(frames), session_public_id=str(session.public_id))
+    by_company: dict[int, list[int]] = {}
+    for company_id, session_id in frames:
+        by_company.setdefault(company_id, []).append(session_id)
+    results: dict[tuple[int, int], Recorded] = {}
+    folds: list[_Fold] = []
+    for company_id in sorted(by_company):
+        ids = sorted(set(by_company[company_id]))
+        locked = list(_sessions(company_id).select_for_update().only(*_FRAME_FIELDS).filter(pk__in=ids).order_by("pk"))
+        active = [session for session in locked if session.is_active]
+        for session in locked:
+            if not session.is_active:
+                dropped = len(frames[(company_id, session.pk)])
+                _sessions(company_id).filter(pk=session.pk).update(frames_dropped=F("frames_dropped") + dropped)
+                results[(company_id, session.pk)] = Recorded(
+                    stored=[], duplicates=[], dropped=dropped, session_public_id=str(session.public_id)
+                )
+        wanted = {seq for session in active for seq in (f.sequence for f in frames[(company_id, session.pk)])}
+        ledger: dict[tuple[int, int], str] = {
+            (session_pk, sequence): message
+            for session_pk, sequence, message in SessionFrame.objects.for_company_id(company_id)
+            .filter(session_id__in=[session.pk for session in active], sequence__in=list(wanted))
+            .values_list("session_id", "sequence", "message")
+        }
+        for session in active:
+            fold = _fold(company_id, session, frames[(company_id, session.pk)], ledger)
+            folds.append(fold)
+    SessionFrame.objects.bulk_create([row for fold in folds for row in fold.ledger], ignore_conflicts=True)
+    Observation.objects.bulk_create([row for fold in folds for row in fold.observations], ignore_conflicts=True)
+    changed: dict[int, list[EvaluationSession]] = {}
+    for fold in folds:
+        if fold.changed:
+            changed.setdefault(fold.session.company_id, []).append(fold.session)
+    for company_id, sessions in changed.items():
+        _sessions(company_id).bulk_update(sessions, _FOLDED_FIELDS)
+    for fold in folds:
+        for episode in fold.episodes:
+            signals.negative_episode.send(sender=EvaluationSession, session=fold.session, episode=episode)
+        results[(fold.session.company_id, fold.session.pk)] = fold.recorded()
+    return results
 
+
+_FOLDED_FIELDS = [
+    "grade_state", "grade_letter", "score", "confidence", "frames_processed", "frames_failed", "frames_dropped",
+    "frames_rejected", "faces_observed",
+]  # fmt: skip
+
+
+@dataclass
+class _Fold:
+    """One session's frames folded into its row (still to save), ledger rows and observations."""
+
+    session: EvaluationSession
+    new: list[FrameInput] = field(default_factory=list)
+    repeated: list[FrameInput] = field(default_factory=list)
+    ledger: list[SessionFrame] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    episodes: list[episodes.Episode] = field(default_factory=list)
+    events: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    changed: bool = False
+
+    def recorded(self) -> Recorded:
+        payloads: list[dict[str, Any]] = []
+        if self.changed:
+            grade = grade_summary(self.session)
+            stats = self.session.stats()
+            for kind, event in self.events:
+                if kind == "result":
+                    payloads.append(protocol.frame_result(**event, grade=grade, stats=stats))
+                elif kind == "failed":
+                    payloads.append(protocol.frame_failed(**event, grade=grade, stats=stats))
+                else:
+                    payloads.append(event)
+        return Recorded(
+            stored=[f.sequence for f in self.new],
+            duplicates=[f.sequence for f in self.repeated],
+            dropped=0,
+            events=payloads,
+            session_public_id=str(self.session.public_id),
+        )
+
+
+def _fold(
+    company_id: int, session: EvaluationSession, frames: Sequence[FrameInput], ledger: Mapping[tuple[int, int], str]
+) -> _Fold:
+    """Steps 3 and 4 of :func:`record_batch` for one locked, active session."""
+    fold = _Fold(session)
     wanted: dict[int, FrameInput] = {}
-    repeated: list[FrameInput] = []
     for frame in frames:
         if frame.sequence in wanted:
-            repeated.append(frame)
+            fold.repeated.append(frame)
         else:
             wanted[frame.sequence] = frame
-    ledger_messages = dict(
-        SessionFrame.objects.for_company_id(company_id)
-        .filter(session_id=session.pk, sequence__in=list(wanted))
-        .values_list("sequence", "message")
-    )
-    new = [f for seq, f in wanted.items() if seq not in ledger_messages]
+    known = {seq: ledger[(session.pk, seq)] for seq in wanted if (session.pk, seq) in ledger}
+    fold.new = [f for seq, f in wanted.items() if seq not in known]
     # The same number in another message is the client's repeat; the same message is a redelivery.
-    rejected = [f for f in repeated if f.message] + [
-        f for seq, f in wanted.items() if seq in ledger_messages and f.message and f.message != ledger_messages[seq]
+    rejected = [f for f in fold.repeated if f.message] + [
+        f for seq, f in wanted.items() if seq in known and f.message and f.message != known[seq]
     ]
-    repeated += [f for seq, f in wanted.items() if seq in ledger_messages]
+    fold.repeated += [f for seq, f in wanted.items() if seq in known]
 
     rubric = rubric_of(company_id, session.rubric_version_id)
     state = grading.GradeState.from_json(session.grade_state)
     run = episodes.NegativeRun.from_json(session.grade_state.get(episodes.STATE_KEY))
     watch = session.channel != Channel.VIDEO  # a video is a recording: the interaction is over
     threshold = episodes.threshold_seconds(company_id) if watch else 0.0
-    found: list[episodes.Episode] = []
-    ledger: list[SessionFrame] = []
-    observations: list[Observation] = []
     processed = failed = dropped = faces_total = 0
-    events: list[tuple[str, dict[str, Any]]] = []
-    for frame in new:
+    for frame in fold.new:
         offset = _offset(session, frame)
         if frame.dropped:
             outcome = FrameOutcome.DROPPED
         else:
             outcome = FrameOutcome.FAILED if frame.error else FrameOutcome.PROCESSED
-        ledger.append(
+        fold.ledger.append(
             SessionFrame(
                 company_id=company_id,
                 session=session,
@@ -176,18 +249,18 @@ def record_observations(
         if frame.dropped:
             dropped += 1
             extra = {} if frame.age_ms is None else {"age_ms": frame.age_ms}
-            events.append(("dropped", protocol.frame_dropped(frame.sequence, frame.dropped, **extra)))
+            fold.events.append(("dropped", protocol.frame_dropped(frame.sequence, frame.dropped, **extra)))
             continue
         if frame.error:
             failed += 1
-            events.append(("failed", {"sequence": frame.sequence, "detail": frame.error}))
+            fold.events.append(("failed", {"sequence": frame.sequence, "detail": frame.error}))
             continue
         processed += 1
         faces_total += len(frame.faces)
         primary = grading.primary_face_index(frame.faces)
         for index, face in enumerate(frame.faces):
             x, y, w, h = face.box
-            observations.append(
+            fold.observations.append(
                 Observation(
                     company_id=company_id,
                     session=session,
@@ -210,8 +283,8 @@ def record_observations(
         graded = grading.Frame(sequence=frame.sequence, offset_seconds=offset, faces=frame.faces)
         state.add(graded, rubric)
         if watch and (episode := run.add(graded, rubric, threshold)) is not None:
-            found.append(episode)
-        events.append(
+            fold.episodes.append(episode)
+        fold.events.append(
             (
                 "result",
                 {
@@ -224,21 +297,11 @@ def record_observations(
             )
         )
     for frame in rejected:
-        events.append(
-            (
-                "rejected",
-                protocol.frame_rejected(frame.sequence, "duplicate", f"Frame {frame.sequence} was already received."),
-            )
-        )
-
-    if not (ledger or rejected):
-        return Recorded(
-            stored=[], duplicates=[f.sequence for f in repeated], dropped=0, session_public_id=str(session.public_id)
-        )
-    # Every writer holds the session lock, so nothing conflicts; ON CONFLICT DO NOTHING on the
-    # unique constraints is the backstop, cheaper per frame than a savepoint.
-    SessionFrame.objects.bulk_create(ledger, ignore_conflicts=True)
-    Observation.objects.bulk_create(observations, ignore_conflicts=True)
+        detail = f"Frame {frame.sequence} was already received."
+        fold.events.append(("rejected", protocol.frame_rejected(frame.sequence, "duplicate", detail)))
+    if not (fold.ledger or rejected):
+        return fold
+    fold.changed = True
     session.grade_state = {**state.to_json(), episodes.STATE_KEY: run.to_json()}
     apply_grade(session, grading.summarize(state, rubric))
     session.frames_processed += processed
@@ -246,40 +309,7 @@ def record_observations(
     session.frames_dropped += dropped
     session.frames_rejected += len(rejected)
     session.faces_observed += faces_total
-    session.save(
-        update_fields=[
-            "grade_state",
-            "grade_letter",
-            "score",
-            "confidence",
-            "frames_processed",
-            "frames_failed",
-            "frames_dropped",
-            "frames_rejected",
-            "faces_observed",
-        ]
-    )
-    for episode in found:
-        signals.negative_episode.send(sender=EvaluationSession, session=session, episode=episode)
-    grade = grade_summary(session)
-    stats = session.stats()
-    payloads: list[dict[str, Any]] = []
-    for kind, event in events:
-        if kind == "result":
-            payloads.append(protocol.frame_result(**event, grade=grade, stats=stats))
-        elif kind == "failed":
-            payloads.append(protocol.frame_failed(**event, grade=grade, stats=stats))
-        else:
-            payloads.append(event)
-    if push_frames:
-        protocol.push_events_on_commit({str(session.public_id): payloads}, company_id)
-    return Recorded(
-        stored=[f.sequence for f in new],
-        duplicates=[f.sequence for f in repeated],
-        dropped=0,
-        events=payloads,
-        session_public_id=str(session.public_id),
-    )
+    return fold
 
 
 @transaction.atomic

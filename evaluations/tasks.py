@@ -104,9 +104,10 @@ def _analyse_and_record(jobs: list[queue.FrameJob], use: Use) -> None:
     1. Shed live frames that waited too long (analysing them would only make the next ones
        later): they are recorded as dropped, ``stale``.
     2. Analyse the others in one batch; inference runs outside any transaction.
-    3. Record each session's frames (``recording.record_observations``: its ledger makes a
-       redelivered task change nothing), retrying on a broken database connection.
-    4. Push every session's events in one go, then release the in-flight slots whatever happened.
+    3. Record every session's frames in one transaction (``recording.record_batch``: its ledger
+       makes a redelivered task change nothing), again on a broken database connection.
+    4. Keep the frames of companies that store them, push every session's events in one go,
+       then release the in-flight slots whatever happened.
     """
     try:
         now = time.time()
@@ -133,38 +134,26 @@ def _analyse_and_record(jobs: list[queue.FrameJob], use: Use) -> None:
             assert recorded_frame is not None
             by_session.setdefault((job.company_id, job.session_id), []).append(recorded_frame)
             kept.setdefault((job.company_id, job.session_id), []).append(job)
+        # One transaction for the batch: it returns quietly for a deleted session and counts frames
+        # of an ended one as dropped.
+        recorded = _with_database_retry(recording.record_batch, frames=by_session)
         events: dict[int, dict[str, list[dict[str, Any]]]] = {}
-        try:
-            for (company_id, session_id), frames in sorted(by_session.items()):
-                # The re-fetch is record_observations' row lock: it returns quietly for a deleted
-                # session and counts frames of an ended one as dropped.
-                recorded = _with_database_retry(
-                    recording.record_observations,
-                    company_id=company_id,
-                    session_id=session_id,
-                    frames=frames,
-                    push_frames=False,
+        for (company_id, session_id), result in recorded.items():
+            if result.events:
+                events.setdefault(company_id, {})[result.session_public_id] = result.events
+            if result.stored and any(job.store for job in kept[(company_id, session_id)]):
+                # Only for companies that keep frames; storing re-checks that choice.
+                frames_storage.store_analysed_frames(
+                    company_id,
+                    session_id,
+                    [
+                        (job.sequence, job.image)
+                        for job in kept[(company_id, session_id)]
+                        if job.sequence in result.stored
+                    ],
                 )
-                if recorded is not None and recorded.events:
-                    events.setdefault(company_id, {})[recorded.session_public_id] = recorded.events
-                if (
-                    recorded is not None
-                    and recorded.stored
-                    and any(job.store for job in kept[(company_id, session_id)])
-                ):
-                    # Only for companies that keep frames; storing re-checks that choice.
-                    frames_storage.store_analysed_frames(
-                        company_id,
-                        session_id,
-                        [
-                            (job.sequence, job.image)
-                            for job in kept[(company_id, session_id)]
-                            if job.sequence in recorded.stored
-                        ],
-                    )
-        finally:
-            for company_id, sessions in events.items():
-                protocol.push_events_on_commit(sessions, company_id)
+        for company_id, sessions in events.items():
+            protocol.push_events_on_commit(sessions, company_id)
     finally:
         InFlight.release_many([job.inflight_slot for job in jobs if job.inflight_slot])
 
