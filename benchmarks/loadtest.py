@@ -475,11 +475,13 @@ class LoadTest:
             },
             "warmup_frames": sum(r.warmup for r in runs),
             "throughput_fps": round(sum(r.processed for r in runs) / options["seconds"], 1),
+            "analysed_percent": round(100 * sum(r.processed for r in runs) / max(1, sent), 1),
             "database": {**db, "unaccounted": unaccounted},
             # CPU time per analysed frame over the run (warm-up included), per process group: what
             # the pipeline costs, whatever else the machine is doing.
             "cpu_ms_per_frame": {
-                name: round(seconds * 1000 / max(1, db["frames_processed"]), 1) for name, seconds in cpu.items()
+                **{name: round(seconds * 1000 / max(1, db["frames_processed"]), 1) for name, seconds in cpu.items()},
+                "total": round(sum(cpu.values()) * 1000 / max(1, db["frames_processed"]), 1),
             },
             "load_average": [round(v, 2) for v in os.getloadavg()],
             "error_samples": [sample for run in runs for sample in run.error_samples][:5],
@@ -492,7 +494,8 @@ class LoadTest:
             f"loadtest: {figures['sessions']} sessions x {figures['fps']:g} fps x {figures['seconds']:g} s, "
             f"{figures['frame_size']} JPEG ({frame_bytes:,} bytes)\n"
             f"  frames sent       {sent}\n"
-            f"  processed         {figures['frames_processed']}  ({figures['throughput_fps']} frames/s)\n"
+            f"  processed         {figures['frames_processed']}  ({figures['analysed_percent']}% of sent, "
+            f"{figures['throughput_fps']} frames/s)\n"
             f"  dropped           {figures['frames_dropped']}\n"
             f"  errors            {figures['errors']}\n"
             f"  latency ms        p50 {lat['p50']}  p95 {lat['p95']}  p99 {lat['p99']}  max {lat['max']}\n"

@@ -32,38 +32,14 @@ import websockets
 from django.db import connection
 
 from evaluations.models import EvaluationSession, Observation, SessionFrame
-from tests.browser import Daphne, _free_port, server_env
+from tests.browser import Daphne, server_env
 from tests.factories import IssuedToken
-from tests.processes import log_tail, running
+from tests.processes import RedisServer, log_tail, running
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("needs_services")]
 
 FPS = 10
 MAX_FRAME_AGE_MS = 1000
-
-
-class RedisServer:
-    """A redis-server of the test's own on a free loopback port, keeping nothing on disk."""
-
-    def __init__(self, directory: Path) -> None:
-        self.port = _free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.directory = directory
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-        self.process = subprocess.Popen(command, cwd=self.directory, stdout=subprocess.DEVNULL)
-        deadline = time.monotonic() + 10
-        while subprocess.run(["redis-cli", "-p", str(self.port), "ping"], capture_output=True).stdout != b"PONG\n":
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()  # an outage, not a shutdown: nothing is saved
-            self.process.wait()
-            self.process = None
 
 
 @dataclass
