@@ -138,22 +138,19 @@ def _analyse_and_record(jobs: list[queue.FrameJob], use: Use) -> None:
         # of an ended one as dropped.
         recorded = _with_database_retry(recording.record_batch, frames=by_session)
         events: dict[int, dict[str, list[dict[str, Any]]]] = {}
-        for (company_id, session_id), result in recorded.items():
+        for (company_id, _), result in recorded.items():
             if result.events:
                 events.setdefault(company_id, {})[result.session_public_id] = result.events
-            if result.stored and any(job.store for job in kept[(company_id, session_id)]):
-                # Only for companies that keep frames; storing re-checks that choice.
-                frames_storage.store_analysed_frames(
-                    company_id,
-                    session_id,
-                    [
-                        (job.sequence, job.image)
-                        for job in kept[(company_id, session_id)]
-                        if job.sequence in result.stored
-                    ],
-                )
         for company_id, sessions in events.items():
             protocol.push_events_on_commit(sessions, company_id)
+        for key, result in recorded.items():
+            if result.stored and any(job.store for job in kept[key]):
+                # Only for companies that keep frames (after the push: results do not wait for
+                # the disk); storing re-checks that choice.
+                stored = set(result.stored)
+                frames_storage.store_analysed_frames(
+                    *key, [(job.sequence, job.image) for job in kept[key] if job.sequence in stored]
+                )
     finally:
         InFlight.release_many([job.inflight_slot for job in jobs if job.inflight_slot])
 
@@ -237,8 +234,13 @@ def analyse_video(company_id: int, session_id: int) -> None:
             for (sequence, offset, _), result in zip(batch, results, strict=True)
         ]
         done = batch[-1][0] + 1
+        images = [(sequence, image) for sequence, _, image in batch]
         batch.clear()
-        return recording.record_video_batch(company_id=company_id, session_id=session_id, frames=frames, done=done)
+        if not recording.record_video_batch(company_id=company_id, session_id=session_id, frames=frames, done=done):
+            return False
+        # JPEG-encoded and kept only if the company stores frames (one query a batch otherwise).
+        frames_storage.store_analysed_frames(company_id, session_id, images)
+        return True
 
     try:
         last_second, within = -1, 0

@@ -389,6 +389,32 @@ class TestVideo:
         assert Observation.objects.for_company(company_a).filter(session=session).count() >= 6
         assert not list(session.video_path.parent.glob("*.video"))  # the upload is deleted
 
+    def test_the_analysed_video_frames_of_a_company_that_stores_frames_are_kept_as_jpegs(
+        self,
+        bob_client: APIClient,
+        bob: User,
+        company_a: Company,
+        emotion_model: Path,
+        face_video: Path,
+        settings: Any,
+        tmp_path: Path,
+        django_capture_on_commit_callbacks: Any,
+    ) -> None:
+        from evaluations.models import StoredFrame
+
+        settings.MEDIA_ROOT = str(tmp_path / "media")
+        Company.objects.filter(pk=company_a.pk).update(store_frames=True)
+        session = start(bob, company_a, channel=Channel.VIDEO)
+        upload = SimpleUploadedFile("call.mp4", face_video.read_bytes(), content_type="video/mp4")
+        with django_capture_on_commit_callbacks(execute=True):
+            response = bob_client.post(
+                detail(session, "video/"), {"video": upload, "sample_fps": 2}, format="multipart"
+            )
+        assert response.status_code == 202, response.content
+        kept = StoredFrame.objects.for_company(company_a).filter(session=session).order_by("sequence")
+        assert [(f.sequence, f.content_type) for f in kept] == [(n, "image/jpeg") for n in range(6)]
+        assert all((tmp_path / "media" / f.file.name).read_bytes()[:2] == b"\xff\xd8" for f in kept)
+
     def test_it_refuses_a_file_that_is_not_a_video(
         self, bob_client: APIClient, bob: User, company_a: Company, face_jpeg: bytes, nothing_written: Written
     ) -> None:
