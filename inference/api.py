@@ -118,7 +118,7 @@ class Engine:
                     detector = self._detectors[model] = BlazeFace(model=model, threads=self.classifier.threads)
         return detector
 
-    def preload(self, detectors: Sequence[str] = ("full",)) -> str:
+    def preload(self, detectors: Sequence[str] = ("full", "short")) -> str:
         """Load and warm up the detectors and the active model; return the model version."""
         for model in detectors:
             self.detector_for(model).detect(np.zeros((64, 64, 3), np.uint8))
@@ -214,8 +214,8 @@ def analyse_file(path: Path, options: Options = Options()) -> ImageResult:
     return analyse_image(data, options)
 
 
-def preload(detectors: Sequence[str] = ("full",)) -> str:
-    """Load the detectors (``full``, ``short``) and the active emotion model now.
+def preload(detectors: Sequence[str] = ("full", "short")) -> str:
+    """Load the detectors (``full``, ``short``: the second look for close-ups uses it) and the active emotion model now.
 
     Call from ``worker_process_init``. Returns the model version. Later calls are cheap.
     """
