@@ -166,6 +166,16 @@ def sign_in(driver: Any, base: str, user: User) -> None:
     )
 
 
+def browser_password(user: User, password: str) -> None:
+    """Give ``user`` a password daphne can check: the tests' own hasher (MD5, for speed) is not in
+    the server's ``PASSWORD_HASHERS``."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    hasher = PBKDF2PasswordHasher()
+    user.password = hasher.encode(password, hasher.salt())
+    user.save(update_fields=["password"])
+
+
 def wait_for(driver: Any, condition: Any, timeout: float = 90) -> Any:
     from selenium.webdriver.support.ui import WebDriverWait
 

@@ -20,7 +20,7 @@ import pytest
 
 from accounts.models import Company, Membership, User
 from evaluations.models import EvaluationSession
-from tests.browser import Daphne, chromium, sign_in, text, wait_for, write_y4m
+from tests.browser import Daphne, browser_password, chromium, sign_in, text, wait_for, write_y4m
 from tests.evaluations.conftest import start
 from tests.factories import PASSWORD
 from tests.frontend.conftest import finished
@@ -70,6 +70,7 @@ def test_every_main_page_runs_under_the_content_security_policy_without_a_violat
     import cv2
     from selenium.webdriver.common.by import By
 
+    browser_password(alice, PASSWORD)
     done = finished(company_a, bob, "B", 72.0, customer_reference="T-9")
     running = start(bob, company_a)
     photo = tmp_path / "face.jpg"
