@@ -57,6 +57,11 @@ class MfaRequired(exceptions.PermissionDenied):
     )
     default_code = "mfa_required"
 
+    def __init__(self) -> None:
+        # The documented body, {"detail", "code"}, whichever exception handler renders it: DRF's
+        # own renders a dict detail as it is.
+        super().__init__({"detail": self.default_detail, "code": self.default_code})
+
 
 class SessionAuthentication(authentication.SessionAuthentication):
     """DRF's session authentication (with its CSRF check), refusing an owner or admin whose
