@@ -255,15 +255,17 @@ class BlazeFace:
 def downscale(image: npt.NDArray[np.uint8], width: int, height: int) -> npt.NDArray[np.uint8]:
     """Resize to ``width`` x ``height`` with pixel-area averaging when shrinking.
 
-    OpenCV's INTER_AREA is fast for integer factors and slow otherwise (1.2 ms of CPU for
-    640x480 -> 192x144, more than the JPEG decode): shrink by the largest integer factor first,
-    then by what is left (0.5 ms; pixels within a mean 0.7 grey level of the one-step result).
+    OpenCV's INTER_AREA has a fast path for exact integer factors only; at any other factor it
+    is slow (1.2 ms of CPU for 640x480 -> 192x144, more than the JPEG decode). So shrink first by
+    the largest integer factor that divides both sides exactly, then by what is left: 0.58 ms,
+    pixels a mean 0.7 grey level from the one-step result.
     """
     src_h, src_w = image.shape[:2]
     if width >= src_w and height >= src_h:
         return np.asarray(cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR), np.uint8)
-    factor = min(src_w // max(1, width), src_h // max(1, height))
-    if factor >= 2:
+    limit = min(src_w // max(1, width), src_h // max(1, height))
+    factor = next((f for f in range(limit, 1, -1) if src_w % f == 0 and src_h % f == 0), 1)
+    if factor > 1:
         image = np.asarray(
             cv2.resize(image, (src_w // factor, src_h // factor), interpolation=cv2.INTER_AREA), np.uint8
         )
@@ -282,7 +284,7 @@ Measured on 192 close-ups cut from the astronaut and Grace Hopper photographs (0
 box, mirrored, shifted up and down, half of them with a skin-toned oval over the mouth and chin):
 the full range alone found 95 of them (31 of the 96 covered); the short range on this canvas found
 all 192, every one with a score of 0.69 or more (the full range on it: 162). On 17 scikit-image
-photos without a face its best scores were 0.61 (colour wheel), 0.57 (the cat's face) and 0.38
+photos without a face its best scores were 0.61 (colour wheel), 0.59 (the cat's face) and 0.40
 or less elsewhere.
 """
 
