@@ -124,9 +124,9 @@ def _exif_orientation(image: Image.Image) -> int:
 
 
 def _complete(data: bytes, fmt: str) -> bool:
-    """Whether a PNG ends with its IEND chunk and a WebP is as long as its RIFF header says."""
+    """Whether a PNG has its IEND chunk (bytes may follow it) and a WebP is as long as its RIFF header says."""
     if fmt == "PNG":
-        return data.rstrip(b"\x00\r\n ").endswith(b"IEND\xaeB`\x82")
+        return data.rfind(b"IEND\xaeB`\x82") > 8
     if fmt == "WEBP":
         return len(data) >= 8 + int.from_bytes(data[4:8], "little")
     return True

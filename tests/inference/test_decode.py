@@ -140,6 +140,10 @@ def test_it_refuses_truncated_files_even_when_pillow_is_told_to_load_them(
     assert decode_bytes(astronaut_png).bgr.shape == (512, 512, 3)
 
 
+def test_a_png_with_bytes_after_its_end_chunk_is_still_accepted(astronaut_png: bytes) -> None:
+    assert decode_bytes(astronaut_png + b"appended by some tool").bgr.shape == (512, 512, 3)
+
+
 def test_a_jpeg_with_stray_bytes_before_its_end_marker_is_still_accepted(astronaut_jpeg: bytes) -> None:
     """Some encoders pad the end of the scan; every pixel is there, so it is not corrupt."""
     padded = astronaut_jpeg[:-2] + b"\x00\x11\x22" + astronaut_jpeg[-2:]
