@@ -46,6 +46,7 @@ from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from accounts.authentication import ApiTokenAuthentication
+from accounts.mfa import mfa_setup_required
 from accounts.models import Role
 from accounts.realtime import access_group
 from accounts.tenancy import Tenant, refresh_tenant, tenant_for_request
@@ -360,6 +361,9 @@ class SessionConsumer(GuardedConsumer):
         if tenant is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
+        if await database_sync_to_async(mfa_setup_required)(tenant):  # as the pages and the API refuse them
+            await self.close(code=CLOSE_FORBIDDEN)
+            return
         target = await database_sync_to_async(_find_session)(tenant, self.scope["url_route"]["kwargs"]["session_id"])
         if target is None:
             await self.close(code=CLOSE_NOT_FOUND)
@@ -592,7 +596,7 @@ class DashboardConsumer(GuardedConsumer):
         if tenant is None:
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
-        if await self.still_allowed(tenant) is not None:
+        if await self.still_allowed(tenant) is not None or await database_sync_to_async(mfa_setup_required)(tenant):
             await self.close(code=CLOSE_FORBIDDEN)
             return
         await self.join(protocol.company_group(tenant.company.public_id))

@@ -490,3 +490,14 @@ async def test_live_frames_are_kept_only_for_a_company_that_stores_frames(
     assert [(f.sequence, f.content_type) for f in kept] == ([(1, "image/jpeg")] if stores else [])
     if stores:
         assert (Path(settings.MEDIA_ROOT) / kept[0].file.name).read_bytes() == face_jpeg
+
+
+async def test_an_admin_whose_company_requires_two_factor_gets_no_socket_until_it_is_set_up(
+    bob_session: EvaluationSession, alice_headers: Headers, bob_headers: Headers
+) -> None:
+    await sync_to_async(Company.objects.filter(pk=bob_session.company_id).update)(mfa_required_for_admins=True)
+    assert await close_code("/ws/dashboard/", alice_headers) == 4403
+    assert await close_code(path_of(bob_session), alice_headers) == 4403
+    agent, greeting = await hello(path_of(bob_session), bob_headers)  # agents are not required to
+    assert greeting["type"] == "session.hello"
+    await agent.disconnect()
