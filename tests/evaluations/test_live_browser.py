@@ -41,8 +41,9 @@ def test_an_agent_confirms_the_notice_streams_the_camera_and_sees_the_grade_live
     wait_for(browser, lambda d: int(text(d, "stat-analysed") or 0) >= 3)
     assert text(browser, "status") == "open"
     assert text(browser, "grade-letter") in {"A", "B", "C", "D", "F", "?"}
-    emotions = browser.find_elements(By.CSS_SELECTOR, "#emotions tbody tr")
-    assert [row.find_element(By.TAG_NAME, "td").text for row in emotions] == [
+    # Read in one script: live.js redraws the rows with every result (no stale element between reads).
+    names = "return [...document.querySelectorAll('#emotions tbody tr')].map((r) => r.cells[0].textContent.trim())"
+    assert browser.execute_script(names) == [
         "angry", "disgust", "fear", "happy", "sad", "surprise", "neutral",
     ]  # fmt: skip
 
