@@ -6,7 +6,7 @@ from typing import Any, ClassVar
 
 from django.db.models import QuerySet
 from django.http import Http404
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, permissions, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -20,6 +20,7 @@ from accounts.serializers import (
     ApiTokenSerializer,
     AuditEventSerializer,
     CompanySerializer,
+    ErrorSerializer,
     InvitationCreatedSerializer,
     InvitationCreateSerializer,
     InvitationSerializer,
@@ -37,6 +38,9 @@ from accounts.tenancy import (
 )
 
 READ = {"GET": Role.AGENT}
+# Beyond the errors every operation documents (accounts.schema): the target's state forbids it
+# (last_owner, already_member, pending_invitation, not_pending, already_revoked).
+CONFLICT = {409: ErrorSerializer}
 
 
 class CurrentCompanyView(APIView):
@@ -80,6 +84,7 @@ class IsSignedInUser(permissions.BasePermission):
 
 class _SessionUserView(APIView):
     permission_classes = [IsSignedInUser]
+    allow_api_tokens = False  # IsSignedInUser refuses them; the schema lists only the session cookie
 
     def _user(self, request: Request) -> User:
         if not isinstance(request.user, User):
@@ -117,7 +122,10 @@ class SwitchCompanyView(_SessionUserView):
 
     serializer_class = SwitchCompanySerializer
 
-    @extend_schema(request=SwitchCompanySerializer, responses=MeSerializer)
+    @extend_schema(
+        request=SwitchCompanySerializer,
+        responses={200: MeSerializer, 404: OpenApiResponse(ErrorSerializer, description="Not one of your companies.")},
+    )
     def post(self, request: Request) -> Response:
         user = self._user(request)
         serializer = SwitchCompanySerializer(data=request.data)
@@ -135,6 +143,7 @@ class SwitchCompanyView(_SessionUserView):
         return _me(request, user)
 
 
+@extend_schema_view(destroy=extend_schema(responses={204: None, **CONFLICT}))
 class MemberViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, CompanyScopedViewSet[Membership]
 ):
@@ -148,11 +157,14 @@ class MemberViewSet(
     def base_queryset(self, company: Company) -> QuerySet[Membership]:
         return Membership.objects.for_company(company).select_related("user", "company").order_by("created_at", "id")
 
-    @extend_schema(request=MembershipRoleSerializer, responses=MembershipSerializer)
+    @extend_schema(request=MembershipRoleSerializer, responses={200: MembershipSerializer, **CONFLICT})
     def partial_update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Change the member's role; a body without ``role`` changes nothing."""
         membership = self.get_object()
-        serializer = MembershipRoleSerializer(data=request.data)
+        serializer = MembershipRoleSerializer(data=request.data, partial=True)
         serializer.is_valid(raise_exception=True)
+        if "role" not in serializer.validated_data:
+            return Response(MembershipSerializer(membership).data)
         updated = actions.change_member_role(
             actor=self.tenant.actor, membership=membership, role=Role(serializer.validated_data["role"])
         )
@@ -162,6 +174,7 @@ class MemberViewSet(
         actions.remove_member(actor=self.tenant.actor, membership=instance)
 
 
+@extend_schema_view(destroy=extend_schema(responses={204: None, **CONFLICT}))
 class InvitationViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, CompanyScopedViewSet[Invitation]
 ):
@@ -174,7 +187,7 @@ class InvitationViewSet(
     def base_queryset(self, company: Company) -> QuerySet[Invitation]:
         return Invitation.objects.for_company(company).select_related("invited_by")
 
-    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationCreatedSerializer})
+    @extend_schema(request=InvitationCreateSerializer, responses={201: InvitationCreatedSerializer, **CONFLICT})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         serializer = InvitationCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -192,6 +205,7 @@ class InvitationViewSet(
         actions.revoke_invitation(actor=self.tenant.actor, invitation=instance)
 
 
+@extend_schema_view(destroy=extend_schema(responses={204: None, **CONFLICT}))
 class ApiTokenViewSet(
     mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin, CompanyScopedViewSet[ApiToken]
 ):

@@ -183,13 +183,15 @@ class HasTenantRole(permissions.BasePermission):
         tenant = tenant_for_request(request)
         if tenant is None:
             if request.user and request.user.is_authenticated:
-                raise exceptions.PermissionDenied("You are not a member of any company.")
+                raise exceptions.PermissionDenied("You are not a member of any company.", code="not_a_member")
             return False
         if tenant.token is not None:
             if not getattr(view, "allow_api_tokens", True):
-                raise exceptions.PermissionDenied("API tokens cannot use this endpoint; sign in instead.")
+                raise exceptions.PermissionDenied(
+                    "API tokens cannot use this endpoint; sign in instead.", code="token_not_allowed"
+                )
             if tenant.token.read_only and request.method not in _SAFE_METHODS:
-                raise exceptions.PermissionDenied("This API token is read-only.")
+                raise exceptions.PermissionDenied("This API token is read-only.", code="read_only_token")
         minimum: Mapping[str, Role] = getattr(view, "minimum_role", {})
         method = request.method or ""
         # HEAD and OPTIONS reveal no more than GET does.
@@ -198,7 +200,8 @@ class HasTenantRole(permissions.BasePermission):
             raise exceptions.MethodNotAllowed(method)
         if not tenant.role.at_least(needed):
             raise exceptions.PermissionDenied(
-                f"This needs the {needed.label.lower()} role or higher; you act as {tenant.role.label.lower()}."
+                f"This needs the {needed.label.lower()} role or higher; you act as {tenant.role.label.lower()}.",
+                code="role",
             )
         return True
 

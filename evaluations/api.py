@@ -16,17 +16,18 @@ from django.db.models import OuterRef, QuerySet, Subquery
 from django.http import FileResponse
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.pagination import PageNumberPagination
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.models import Company, Membership, Role, User
+from accounts.pagination import PageNumberPagination
+from accounts.serializers import ErrorSerializer
 from accounts.tenancy import CompanyScopedViewSet, HasTenantRole, Tenant, tenant_for_request
 from accounts.throttling import ANALYSE_THROTTLES
 from evaluations import actions, analysis, analytics, privacy
@@ -40,7 +41,6 @@ from evaluations.serializers import (
     CsatSerializer,
     CustomerErasureSerializer,
     ErasureSerializer,
-    ErrorSerializer,
     ImagesQueuedSerializer,
     ImagesUploadSerializer,
     ObservationSerializer,
@@ -55,7 +55,9 @@ from evaluations.serializers import (
 )
 from evaluations.uploads import check_image_size, image_error, queue_images, queue_video, read_upload
 
-ERRORS = {400: ErrorSerializer, 403: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer}
+# Beyond the errors every operation documents (accounts.schema): a session not in the state the
+# operation needs (not_open, not_paused, not_finished, cancelled, finished, channel, video_exists, active).
+CONFLICT = {409: ErrorSerializer}
 
 
 class SessionViewSet(
@@ -82,10 +84,15 @@ class SessionViewSet(
             return SessionSerializer
         return SessionDetailSerializer
 
+    @property
+    def filter_parameters(self) -> tuple[str, ...]:
+        """The query parameters the list reads besides ``page`` (accounts.pagination refuses others)."""
+        return tuple(SessionFilterSerializer().fields) if self.action == "list" else ()
+
     def filter_queryset(self, queryset: QuerySet[Any]) -> QuerySet[Any]:
         if self.action != "list":
             return queryset
-        filters = SessionFilterSerializer(data=self.request.query_params)
+        filters = SessionFilterSerializer(data=self.request.query_params, context={"also_allowed": {"page"}})
         filters.is_valid(raise_exception=True)
         return SessionFilter(**filters.validated_data).apply(queryset, self.tenant.company)
 
@@ -93,7 +100,7 @@ class SessionViewSet(
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(request=SessionCreateSerializer, responses={201: SessionDetailSerializer, **ERRORS})
+    @extend_schema(request=SessionCreateSerializer, responses={201: SessionDetailSerializer})
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Create and start a session (it is open at once)."""
         serializer = SessionCreateSerializer(data=request.data)
@@ -135,7 +142,7 @@ class SessionViewSet(
         updated = change(actor=self.tenant.actor, session=session)
         return Response(self._detail(updated))
 
-    @extend_schema(request=None, responses={204: None, **ERRORS})
+    @extend_schema(request=None, responses={204: None, **CONFLICT})
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Delete a finished or cancelled session with everything recorded about it (admins, owners, read-write tokens).
 
@@ -145,31 +152,31 @@ class SessionViewSet(
         privacy.delete_session(actor=self.tenant.actor, session=self.get_object())
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
+    @extend_schema(request=None, responses={200: SessionDetailSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def pause(self, request: Request, id: str | None = None) -> Response:
         """Stop recording; frames sent while paused are refused. Pausing twice is a no-op."""
         return self._transition(actions.pause_session)
 
-    @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
+    @extend_schema(request=None, responses={200: SessionDetailSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def resume(self, request: Request, id: str | None = None) -> Response:
         """Start recording again."""
         return self._transition(actions.resume_session)
 
-    @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
+    @extend_schema(request=None, responses={200: SessionDetailSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def finish(self, request: Request, id: str | None = None) -> Response:
         """Close the session and freeze its grade. Finishing twice is a no-op."""
         return self._transition(actions.finish_session)
 
-    @extend_schema(request=None, responses={200: SessionDetailSerializer, **ERRORS})
+    @extend_schema(request=None, responses={200: SessionDetailSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def cancel(self, request: Request, id: str | None = None) -> Response:
         """Abandon the session without a grade."""
         return self._transition(actions.cancel_session)
 
-    @extend_schema(request=CsatSerializer, responses={200: SessionDetailSerializer, **ERRORS})
+    @extend_schema(request=CsatSerializer, responses={200: SessionDetailSerializer, **CONFLICT})
     @action(detail=True, methods=["post"])
     def csat(self, request: Request, id: str | None = None) -> Response:
         """Record the customer's own satisfaction answer (CSAT 1-5) for a finished session; null clears it.
@@ -240,7 +247,7 @@ class SessionViewSet(
         return frame_response(frame)
 
     @extend_schema(
-        request={"multipart/form-data": ImagesUploadSerializer}, responses={202: ImagesQueuedSerializer, **ERRORS}
+        request={"multipart/form-data": ImagesUploadSerializer}, responses={202: ImagesQueuedSerializer, **CONFLICT}
     )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
     def images(self, request: Request, id: str | None = None) -> Response:
@@ -257,7 +264,7 @@ class SessionViewSet(
         return Response(body, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(
-        request={"multipart/form-data": VideoUploadSerializer}, responses={202: SessionDetailSerializer, **ERRORS}
+        request={"multipart/form-data": VideoUploadSerializer}, responses={202: SessionDetailSerializer, **CONFLICT}
     )
     @action(detail=True, methods=["post"], parser_classes=[MultiPartParser, FormParser])
     def video(self, request: Request, id: str | None = None) -> Response:
@@ -288,7 +295,15 @@ class AnalyseView(APIView):
     parser_classes = [MultiPartParser, FormParser]
     serializer_class = AnalyseSerializer
 
-    @extend_schema(request={"multipart/form-data": AnalyseSerializer}, responses={200: AnalysisSerializer, **ERRORS})
+    @extend_schema(
+        request={"multipart/form-data": AnalyseSerializer},
+        responses={
+            200: AnalysisSerializer,
+            503: OpenApiResponse(
+                ErrorSerializer, description="The emotion model is not available (model_unavailable)."
+            ),
+        },
+    )
     def post(self, request: Request) -> Response:
         import inference
 
@@ -342,7 +357,7 @@ class ResultsSummaryView(APIView):
     permission_classes = [HasTenantRole]
     minimum_role: ClassVar[dict[str, Role]] = {"GET": Role.AGENT}
 
-    @extend_schema(parameters=[PeriodQuerySerializer], responses={200: SummarySerializer, **ERRORS})
+    @extend_schema(parameters=[PeriodQuerySerializer], responses={200: SummarySerializer})
     def get(self, request: Request) -> Response:
         tenant = tenant_for_request(request)
         assert tenant is not None  # HasTenantRole guarantees it
@@ -378,7 +393,13 @@ class AgentResultsView(APIView):
     permission_classes = [HasTenantRole]
     minimum_role: ClassVar[dict[str, Role]] = {"GET": Role.AGENT}
 
-    @extend_schema(parameters=[PeriodQuerySerializer], responses={200: AgentSummarySerializer(many=True), **ERRORS})
+    @extend_schema(
+        parameters=[PeriodQuerySerializer],
+        responses={
+            200: AgentSummarySerializer(many=True),
+            404: OpenApiResponse(ErrorSerializer, description="The company hides per-agent views (not_found)."),
+        },
+    )
     def get(self, request: Request) -> Response:
         tenant = tenant_for_request(request)
         assert tenant is not None  # HasTenantRole guarantees it
@@ -420,7 +441,14 @@ class CustomerErasureView(APIView):
     minimum_role: ClassVar[dict[str, Role]] = {"POST": Role.ADMIN}
     serializer_class = CustomerErasureSerializer
 
-    @extend_schema(request=CustomerErasureSerializer, responses={200: ErasureSerializer, **ERRORS})
+    @extend_schema(
+        request=CustomerErasureSerializer,
+        responses={
+            200: ErasureSerializer,
+            404: OpenApiResponse(ErrorSerializer, description="No session or audit entry has this reference."),
+            **CONFLICT,
+        },
+    )
     def post(self, request: Request) -> Response:
         tenant = tenant_for_request(request)
         assert tenant is not None  # HasTenantRole guarantees it
@@ -446,7 +474,7 @@ class CompanyExportView(APIView):
     minimum_role: ClassVar[dict[str, Role]] = {"POST": Role.OWNER}
     allow_api_tokens = False
 
-    @extend_schema(request=None, responses={(200, "application/zip"): OpenApiTypes.BINARY, 403: ErrorSerializer})
+    @extend_schema(request=None, responses={(200, "application/zip"): OpenApiTypes.BINARY})
     def post(self, request: Request) -> FileResponse:
         tenant = tenant_for_request(request)
         assert tenant is not None  # HasTenantRole guarantees it

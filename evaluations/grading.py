@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from inference.classes import EMOTIONS
-from inference.results import Face
+from inference.results import QUALITY_FLAGS, Face
 
 LETTERS: tuple[str, ...] = ("A", "B", "C", "D", "F")
 GROUP_OF_EMOTION: dict[str, str] = {
@@ -130,8 +130,45 @@ class Rubric:
 
 
 def check_rubric(data: Any) -> None:
-    """Raise :class:`RubricError` unless ``data`` is a valid rubric (the company setting's check)."""
+    """Raise :class:`RubricError` unless ``data`` is a valid rubric (the company setting's check).
+
+    Stricter than :meth:`Rubric.from_json` on one point: ``exclude_flags`` may name only the quality
+    flags the detector sets. A rubric saved before this check keeps grading as it did.
+    """
     Rubric.from_json(data)
+    if isinstance(data, Mapping) and isinstance(data.get("exclude_flags"), (list, tuple)):
+        unknown = set(data["exclude_flags"]) - set(QUALITY_FLAGS)
+        if unknown:
+            raise RubricError(
+                f"exclude_flags may only name {', '.join(QUALITY_FLAGS)}; not {', '.join(sorted(map(str, unknown)))}"
+            )
+
+
+def _json_number(low: float, high: float, *, integer: bool = False) -> dict[str, Any]:
+    return {"type": "integer" if integer else "number", "minimum": low, "maximum": high}
+
+
+# What check_rubric accepts, as JSON Schema (the company API documents the setting with it).
+RUBRIC_JSON_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "The company's grading rubric; keys left out keep their defaults (docs/grading.md).",
+    "additionalProperties": False,
+    "properties": {
+        "weights": {
+            "type": "object",
+            "description": "Satisfaction weight of each emotion, 0-100.",
+            "properties": {emotion: _json_number(0, 100) for emotion in EMOTIONS},
+            "required": list(EMOTIONS),
+            "additionalProperties": False,
+        },
+        "recency_half_life_seconds": _json_number(0, 86_400),
+        "min_usable_frames": _json_number(1, 100_000, integer=True),
+        "confident_frames": _json_number(1, 100_000, integer=True),
+        "interval_seconds": _json_number(0.5, 86_400),
+        "min_face_score": _json_number(0, 1),
+        "exclude_flags": {"type": "array", "items": {"type": "string", "enum": list(QUALITY_FLAGS)}},
+    },
+}
 
 
 def _number(data: Mapping[str, Any], key: str, low: float, high: float, *, integer: bool = False) -> float:

@@ -9,6 +9,7 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.serializers import JsonBodySerializer, QuerySerializer
 from evaluations.grading import EMOTIONS, INSUFFICIENT
 from evaluations.models import (
     Channel,
@@ -18,6 +19,7 @@ from evaluations.models import (
     Observation,
     Status,
     StoredFrame,
+    Trajectory,
 )
 from evaluations.selectors import consent_receipt, running_grade
 
@@ -52,6 +54,12 @@ class SessionSerializer(serializers.ModelSerializer[EvaluationSession]):
         source="grade_letter", help_text="A-F, insufficient_evidence, or empty before any frame."
     )
     rubric_version = serializers.IntegerField(source="rubric_version.version")
+    trajectory = serializers.ChoiceField(
+        choices=Trajectory.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="How the score moved over a finished, graded session; empty otherwise.",
+    )
     stats = serializers.SerializerMethodField()
     video = serializers.SerializerMethodField()
 
@@ -151,7 +159,7 @@ class SessionDetailSerializer(SessionSerializer):
         return {**grade, "rubric_version": session.rubric_version.version, "final": False}
 
 
-class SessionCreateSerializer(serializers.Serializer[Any]):
+class SessionCreateSerializer(JsonBodySerializer):
     channel = serializers.ChoiceField(choices=Channel.choices, default=Channel.LIVE)
     customer_reference = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     agent = serializers.UUIDField(
@@ -172,7 +180,7 @@ class SessionCreateSerializer(serializers.Serializer[Any]):
     )
 
 
-class SessionFilterSerializer(serializers.Serializer[Any]):
+class SessionFilterSerializer(QuerySerializer):
     agent = serializers.UUIDField(required=False, help_text="Member id of the agent.")
     status = serializers.ChoiceField(choices=Status.choices, required=False)
     grade = serializers.ChoiceField(choices=GradeLetter.choices, required=False)
@@ -181,7 +189,9 @@ class SessionFilterSerializer(serializers.Serializer[Any]):
         max_length=200, required=False, help_text="Sessions with exactly this customer reference (case-insensitive)."
     )
     started_after = serializers.DateTimeField(required=False, help_text="ISO date or date-time, inclusive.")
-    started_before = serializers.DateTimeField(required=False, help_text="ISO date or date-time, exclusive.")
+    started_before = serializers.DateTimeField(
+        required=False, help_text="ISO date or date-time, exclusive; later than started_after (400 otherwise)."
+    )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         after, before = attrs.get("started_after"), attrs.get("started_before")
@@ -233,6 +243,8 @@ class ImagesUploadSerializer(serializers.Serializer[Any]):
     images = serializers.ListField(
         child=serializers.FileField(allow_empty_file=True),
         allow_empty=False,
+        min_length=1,
+        max_length=settings.EVALUATIONS_MAX_IMAGES_PER_UPLOAD,
         help_text="One or more JPEG, PNG or WebP images (multipart, repeat the field).",
     )
 
@@ -276,12 +288,7 @@ class AnalysisSerializer(serializers.Serializer[Any]):
     faces = FaceSerializer(many=True)
 
 
-class ErrorSerializer(serializers.Serializer[Any]):
-    detail = serializers.CharField()
-    code = serializers.CharField()
-
-
-class CsatSerializer(serializers.Serializer[Any]):
+class CsatSerializer(JsonBodySerializer):
     csat = serializers.IntegerField(
         min_value=1,
         max_value=5,
@@ -290,11 +297,15 @@ class CsatSerializer(serializers.Serializer[Any]):
     )
 
 
-class PeriodQuerySerializer(serializers.Serializer[Any]):
+class PeriodQuerySerializer(QuerySerializer):
     period = serializers.ChoiceField(
         choices=["7", "30", "90", "custom"], default="30", help_text="Last 7, 30 or 90 days, or custom."
     )
-    first = serializers.DateField(required=False, help_text="First day of a custom period (company time zone).")
+    first = serializers.DateField(
+        required=False,
+        help_text="First day of a custom period (company time zone). A custom period needs first and last, "
+        "last not before first, at most a year apart (400 otherwise); the others ignore them.",
+    )
     last = serializers.DateField(required=False, help_text="Last day of a custom period, included.")
 
 
@@ -346,7 +357,7 @@ class AgentSummarySerializer(serializers.Serializer[Any]):
     coaching_needed = serializers.BooleanField()
 
 
-class CustomerErasureSerializer(serializers.Serializer[Any]):
+class CustomerErasureSerializer(JsonBodySerializer):
     customer_reference = serializers.CharField(
         max_length=200, help_text="The reference to erase, matched case-insensitively as in the session list filter."
     )

@@ -281,6 +281,15 @@ batched {speed.get("batched_faces_per_s")} faces/s on the 2-core build machine.
 PublicTest was also used for model selection and calibration, so these numbers are optimistic;
 the independent check is PrivateTest, kept outside this repository.
 
+## Which channel it serves
+The active model serves every channel; each channel has its own detector and test-time
+augmentation (`evaluations/analysis.py`):
+- **live camera frames**: short-range face detector (the full range when it finds nothing, then
+  a second look on the frame shrunk into a border, for close-ups), **flip** TTA: the "flip TTA"
+  column above;
+- **uploaded images, videos and the one-shot analyse endpoint**: full-range detector, **ten-crop**
+  TTA: the "TTA (ten)" column above.
+
 ## Intended use
 Aggregate, per-session estimates of customer affect during service interactions, shown to the
 company with their confidence and evidence. Not for decisions about an individual customer, not

@@ -8,13 +8,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
+from rest_framework.exceptions import NotFound
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts.serializers import ErrorSerializer
 from inference import registry
 from ml.registry import activate, restore_previous
 
@@ -42,40 +44,57 @@ class VersionSerializer(serializers.Serializer[dict[str, Any]]):
 
     version = serializers.CharField()
     active = serializers.BooleanField()
-    created_at = serializers.CharField()
-    serving_format = serializers.CharField()
+    created_at = serializers.CharField(help_text="ISO date-time; empty when the registry does not say.")
+    serving_format = serializers.CharField(allow_null=True)
     temperature = serializers.FloatField()
     metrics = serializers.DictField()
 
 
-class ModelVersionList(APIView):
+class _StaffView(APIView):
     permission_classes = [IsAdminUser]
+    allow_api_tokens = False  # IsAdminUser refuses them (no person); the schema lists only the session cookie
 
+
+class ModelVersionList(_StaffView):
     @extend_schema(responses=VersionSerializer(many=True), summary="List emotion model versions (staff)")
     def get(self, request: Request) -> Response:
         active = _active_or_empty()
         return Response([_version(info, active) for info in registry.versions()])
 
 
-class ModelVersionActivate(APIView):
-    permission_classes = [IsAdminUser]
-
-    @extend_schema(request=None, responses=VersionSerializer, summary="Activate an emotion model version (staff)")
+class ModelVersionActivate(_StaffView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: VersionSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="The version's files fail its checks (invalid_version)."),
+        },
+        summary="Activate an emotion model version (staff)",
+    )
     def post(self, request: Request, version: str) -> Response:
+        if version not in {info.version for info in registry.versions()}:
+            raise NotFound(f"No model version {version!r} in the registry.")
         try:
             info = activate(version, actor=f"staff:{request.user.pk}")
         except registry.RegistryError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({"detail": str(exc), "code": "invalid_version"}, status=status.HTTP_400_BAD_REQUEST)
         return Response(_version(info, info.version))
 
 
-class ModelVersionRestorePrevious(APIView):
-    permission_classes = [IsAdminUser]
-
-    @extend_schema(request=None, responses=VersionSerializer, summary="Re-activate the previous model (staff)")
+class ModelVersionRestorePrevious(_StaffView):
+    @extend_schema(
+        request=None,
+        responses={
+            200: VersionSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer, description="No previous version to go back to, or its files fail their checks."
+            ),
+        },
+        summary="Re-activate the previous model (staff)",
+    )
     def post(self, request: Request) -> Response:
         try:
             info = restore_previous(actor=f"staff:{request.user.pk}")
         except registry.RegistryError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+            return Response({"detail": str(exc), "code": "no_previous"}, status=status.HTTP_409_CONFLICT)
         return Response(_version(info, info.version))

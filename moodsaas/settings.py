@@ -347,8 +347,12 @@ REST_FRAMEWORK = {
         "accounts.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    # drf-spectacular's, plus the error answers every operation really gives (accounts.schema).
+    "DEFAULT_SCHEMA_CLASS": "accounts.schema.ApiAutoSchema",
+    # DRF's, with ?page= checked as the schema states it (accounts.pagination).
+    "DEFAULT_PAGINATION_CLASS": "accounts.pagination.PageNumberPagination",
+    # JSON bodies; the upload endpoints declare multipart themselves.
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "PAGE_SIZE": 50,
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"]
     + (["rest_framework.renderers.BrowsableAPIRenderer"] if DEBUG else []),

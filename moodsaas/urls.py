@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
+from accounts.exceptions import api_not_found
 from frontend.csp import redoc_policy
 from frontend.views.pages import healthz
 
-api_v1 = [
+api_v1: list[URLPattern | URLResolver] = [
     path("", include("accounts.urls")),
     path("", include("evaluations.urls")),
     path("", include("modelversions.urls")),
     path("", include("notifications.api_urls")),
+    # Last: any other path gets the API's JSON 404, not Django's HTML page. Only paths ending in a
+    # slash, so APPEND_SLASH still redirects /api/v1/sessions to /api/v1/sessions/.
+    re_path(r"^.*/$", api_not_found),
 ]
 
 urlpatterns = [

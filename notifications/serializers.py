@@ -4,11 +4,29 @@ from __future__ import annotations
 
 from typing import Any
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from accounts.serializers import JsonBodySerializer
 from notifications.models import WEBHOOK_EVENT_TYPES, WebhookAttempt, WebhookDelivery, WebhookEndpoint
 
 EVENT_CHOICES = [(t.value, t.label) for t in WEBHOOK_EVENT_TYPES]
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "format": "uri",
+        "maxLength": 500,
+        # What notifications.webhooks.check_url asks of the shape: https, a host, no user name or password.
+        "pattern": r"^[Hh][Tt][Tt][Pp][Ss]://[^/?#@\s]+(?:[/?#]\S*)?$",
+        "description": "An https:// URL whose host resolves to public internet addresses only (checked when it "
+        "is saved: 400 url otherwise).",
+    }
+)
+class WebhookURLField(serializers.CharField):
+    """A webhook endpoint's URL. ``check_url`` checks it when the action saves it (shape, then DNS): not
+    Django's URL pattern too, which refuses some URLs the schema's ``format: uri`` allows."""
 
 
 class WebhookEndpointSerializer(serializers.ModelSerializer[WebhookEndpoint]):
@@ -54,9 +72,9 @@ class WebhookEndpointCreatedSerializer(WebhookEndpointSerializer):
         return str(self.context["secret"])
 
 
-class WebhookEndpointWriteSerializer(serializers.Serializer[Any]):
-    url = serializers.URLField(max_length=500, help_text="An https:// URL on the public internet.")
-    events = serializers.MultipleChoiceField(choices=EVENT_CHOICES)
+class WebhookEndpointWriteSerializer(JsonBodySerializer):
+    url = WebhookURLField(max_length=500)
+    events = serializers.MultipleChoiceField(choices=EVENT_CHOICES, allow_empty=False)
     description = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
     enabled = serializers.BooleanField(required=False, help_text="Switch the endpoint off or back on (PATCH only).")
 

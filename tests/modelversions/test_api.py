@@ -69,14 +69,23 @@ def test_staff_list_activate_and_roll_back_model_versions(
     assert registry.active_version(model_root) == "v1"
 
 
+def test_restoring_with_no_previous_version_is_a_conflict(staff_client: APIClient, model_root: Path) -> None:
+    (model_root / "HISTORY").write_text("")
+    response = staff_client.post("/api/v1/models/restore-previous/")
+    assert response.status_code == 409 and response.json()["code"] == "no_previous"
+    assert registry.active_version(model_root) == "v1"
+
+
 def test_an_unknown_or_tampered_version_is_refused_and_the_active_one_stays(
     staff_client: APIClient, model_root: Path
 ) -> None:
     response = staff_client.post("/api/v1/models/v9/activate/")
-    assert response.status_code == 400 and "v9" in response.json()["detail"]
+    assert response.status_code == 404 and "v9" in response.json()["detail"]
+    assert response.json()["code"] == "not_found"
     (model_root / "v2" / "model.onnx").write_bytes(b"tampered")
     response = staff_client.post("/api/v1/models/v2/activate/")
     assert response.status_code == 400 and "checksum" in response.json()["detail"]
+    assert response.json()["code"] == "invalid_version"
     assert registry.active_version(model_root) == "v1"
 
 
