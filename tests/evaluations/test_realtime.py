@@ -486,7 +486,10 @@ async def test_live_frames_are_kept_only_for_a_company_that_stores_frames(
     await agent.send_to(bytes_data=frame(1, face_jpeg))
     await until(agent, lambda m: m["type"] == "frame.result")
     await agent.disconnect()
-    kept = await sync_to_async(list)(StoredFrame.objects.for_company_id(bob_session.company_id).all())
+    def stored() -> list[StoredFrame]:
+        return list(StoredFrame.objects.for_company_id(bob_session.company_id).all())
+
+    kept = await sync_to_async(stored)()
     assert [(f.sequence, f.content_type) for f in kept] == ([(1, "image/jpeg")] if stores else [])
     if stores:
         assert (Path(settings.MEDIA_ROOT) / kept[0].file.name).read_bytes() == face_jpeg
