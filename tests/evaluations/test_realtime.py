@@ -486,6 +486,7 @@ async def test_live_frames_are_kept_only_for_a_company_that_stores_frames(
     await agent.send_to(bytes_data=frame(1, face_jpeg))
     await until(agent, lambda m: m["type"] == "frame.result")
     await agent.disconnect()
+
     def stored() -> list[StoredFrame]:
         return list(StoredFrame.objects.for_company_id(bob_session.company_id).all())
 
