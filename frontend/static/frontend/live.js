@@ -170,7 +170,7 @@
   };
 
   // A dropped connection (network, server restart) is retried with growing pauses; frame numbers
-  // carry on, and the server ignores any number it already has.
+  // carry on; a number the server already has comes back as frame.rejected (duplicate), counted.
   const RECONNECT_DELAYS_MS = [500, 1000, 2000, 4000, 8000, 15000];
   let reconnects = 0;
 
