@@ -392,12 +392,6 @@ class SessionConsumer(GuardedConsumer):
             )
         )
 
-    async def disconnect(self, code: int) -> None:
-        if self.target is None or self.revoked:  # a revoked socket already left and flushed
-            return
-        await self.unguard()
-        await self._flush()
-
     async def finish(self) -> None:
         """Settle the books however the socket ended: counters, and frames still awaiting an outcome."""
         if self.target is None:
