@@ -220,7 +220,9 @@ def _copy_field(value: Any) -> str:
     return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
-FRAME_COLUMNS = ("company_id", "session_id", "sequence", "captured_at", "offset_seconds", "outcome", "faces", "error")
+FRAME_COLUMNS = (
+    "company_id", "session_id", "sequence", "captured_at", "offset_seconds", "outcome", "faces", "error", "message",
+)  # fmt: skip
 OBSERVATION_COLUMNS = (
     "public_id", "company_id", "session_id", "frame_sequence", "captured_at", "offset_seconds", "face_index",
     "is_primary", "box_x", "box_y", "box_w", "box_h", "detection_score", "angry", "disgust", "fear", "happy", "sad",
@@ -290,7 +292,7 @@ class Writer:
         self, company_id: int, session_id: int, sequence: int, at: datetime, offset: float, reading: Reading
     ) -> None:
         stamp = at.isoformat()
-        self.rows["frames"].append(f"{company_id}\t{session_id}\t{sequence}\t{stamp}\t{offset!r}\tprocessed\t1\t")
+        self.rows["frames"].append(f"{company_id}\t{session_id}\t{sequence}\t{stamp}\t{offset!r}\tprocessed\t1\t\t")
         self.rows["observations"].append(
             f"{uuid.uuid4()}\t{company_id}\t{session_id}\t{sequence}\t{stamp}\t{offset!r}\t{self.reading_text(reading)}"
         )

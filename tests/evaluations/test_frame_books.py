@@ -42,6 +42,16 @@ FPS = 10
 MAX_FRAME_AGE_MS = 1000
 
 
+@pytest.fixture(autouse=True)
+async def _close_thread_connections() -> Any:
+    """Close the connection asgiref's sync thread opened for this test (it would outlive the test)."""
+    from asgiref.sync import sync_to_async
+    from django.db import connections
+
+    yield
+    await sync_to_async(connections.close_all)()
+
+
 @dataclass
 class Stack:
     daphne: Daphne

@@ -41,6 +41,7 @@ async def test_a_group_message_reaches_every_member_through_redis(redis_layer) -
     await redis_layer.group_discard(group, second)
 
 
+@pytest.mark.django_db  # Channels' denier closes stale database connections like any consumer
 async def test_websockets_from_a_foreign_origin_are_refused() -> None:
     from moodsaas.asgi import application
 
