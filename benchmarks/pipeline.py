@@ -12,9 +12,12 @@ Sample photos are the real face photographs that ship with installed packages
 (scikit-image's astronaut and cameraman, matplotlib's Grace Hopper), each letterboxed into a
 640x480 frame and JPEG-encoded, plus a two-person frame built from two of them.
 
-"frame" is our default ``Options()`` (full-range detector, one view per face), the counterpart
-of the peer's pipeline; "live frame" is what live sessions run (``auto`` detector, ``flip`` TTA:
-two views per face). "stages" splits our frame into decode, detect and classify.
+"frame" is the full-range detector and one view per face with the model that serves live frames
+(the registry's ``live`` channel), the counterpart of the peer's pipeline; "live frame" is what
+live sessions run (``auto`` detector, ``flip`` TTA: two views per face). "stages" splits our frame
+into decode, detect and classify. The single-face and batched rows are the live model's too, the
+model that runs at volume; the "uploads model" rows are the active version's (uploaded images,
+videos, the analyse endpoint), the same model when no ``LIVE`` pointer is set.
 """
 
 from __future__ import annotations
@@ -159,10 +162,12 @@ def background_load() -> str:
 def run(repeats: int = 30, batch: int = 64, threads: int = 1) -> dict[str, Any]:
     """Measure both pipelines; every value of the report is a plain Python type (JSON-ready)."""
     frames = sample_frames()
-    options = Options()
-    live = Options(detector="auto", tta="flip")
+    options = Options(model="live")
+    live = Options(detector="auto", tta="flip", model="live")
     engine = Engine(Classifier(threads=threads))  # the detectors take the classifier's thread count
     version = engine.preload(("full", "short"))
+    classifier = engine.classifier_for(options)
+    live_version = classifier.model().version
     peer = Peer()
 
     ours_found: dict[str, list[Detection]] = {}
@@ -183,19 +188,21 @@ def run(repeats: int = 30, batch: int = 64, threads: int = 1) -> dict[str, Any]:
         detections = engine.detect(decoded, options)
         crops = np.zeros((len(detections), 48, 48), np.uint8)
         for i, detection in enumerate(detections):
-            crops[i] = crop_face(decoded.gray, detection.box, engine.classifier.params)
+            crops[i] = crop_face(decoded.gray, detection.box, classifier.params)
         stages["decode"] += timings(partial(engine.frame, data, options), repeats)
         stages["detect"] += timings(partial(engine.detect, decoded, options), repeats)
-        stages["classify"] += timings(partial(engine.classifier.probabilities, crops), repeats)
+        stages["classify"] += timings(partial(classifier.probabilities, crops), repeats)
         result = engine.analyse_frames([engine.frame(data, options)], options)[0]
         ours_found[name] = [Detection(f.box, f.score) for f in result.faces]
         peer_found[name] = peer.frame(data)[0]
 
     rng = np.random.default_rng(0)
     faces48 = rng.integers(0, 256, (batch, 48, 48), dtype=np.uint8)
-    model = engine.classifier.model()
-    ours_single = timings(lambda: engine.classifier.probabilities(faces48[:1]), repeats * 4)
-    ours_batch = timings(lambda: engine.classifier.probabilities(faces48), max(10, repeats // 2))
+    model = classifier.model()
+    ours_single = timings(lambda: classifier.probabilities(faces48[:1]), repeats * 4)
+    ours_batch = timings(lambda: classifier.probabilities(faces48), max(10, repeats // 2))
+    uploads_single = timings(lambda: engine.classifier.probabilities(faces48[:1]), repeats * 4)
+    uploads_batch = timings(lambda: engine.classifier.probabilities(faces48), max(10, repeats // 2))
     resized = np.stack([cv2.resize(f, (PEER_INPUT, PEER_INPUT)) for f in faces48]).astype(np.float32)
     peer_in: npt.NDArray[np.float32] = ((resized / np.float32(255) - np.float32(0.5)) * np.float32(2))[..., None]
     peer_single = timings(lambda: peer.classify(peer_in[:1]), repeats * 4)
@@ -227,7 +234,13 @@ def run(repeats: int = 30, batch: int = 64, threads: int = 1) -> dict[str, Any]:
         "batch": batch,
         "threads": threads,
         "ours": {
-            "pipeline": f"decode + {engine.detector.name} + moodnet {version} ({model.backend}, {threads} thread{'s' if threads != 1 else ''})",
+            "pipeline": f"decode + {engine.detector.name} + moodnet {live_version} ({model.backend}, {threads} thread{'s' if threads != 1 else ''})",
+            "live_model": live_version,
+            "uploads_model": {
+                "version": version,
+                "single_face": summary(uploads_single),
+                "batched_faces_per_s": round(batch / (float(np.median(uploads_batch)) / 1000), 1),
+            },
             "live_frame": summary(live_ms),
             "stages_median_ms": {stage: round(float(np.median(ms)), 2) for stage, ms in stages.items()},
         },
@@ -281,6 +294,10 @@ def print_report(report: dict[str, Any]) -> None:
     print(f"{'ours by stage: decode / detect / classify':44}{by_stage:>22}")
     batched = f"batched faces/s (batch {report['batch']})"
     print(f"{batched:38}{report['ours']['batched_faces_per_s']:>14.1f}{report['peer']['batched_faces_per_s']:>14.1f}")
+    uploads = report["ours"]["uploads_model"]
+    print(f"uploads model ({uploads['version']}):")
+    print(f"{'  single-face classification median ms':38}{uploads['single_face']['median_ms']:>14.2f}")
+    print(f"{'  batched faces/s':38}{uploads['batched_faces_per_s']:>14.1f}")
     for name in report["frames"]:
         print(
             f"{'faces found: ' + name:38}{report['ours']['faces_found'][name]:>14}{report['peer']['faces_found'][name]:>14}"

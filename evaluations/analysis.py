@@ -39,7 +39,9 @@ UPLOAD_TTA = "ten"
 """Test-time augmentation in production (docs/decisions.md): live frames average the face and its
 mirror image (1.53 ms of CPU per face with moodnet-4-ens against 0.75 without; ten crops cost
 7.33 ms, docs/benchmarks.md "Test-time augmentation cost"); uploaded images, videos and the
-one-shot analyse endpoint, far fewer frames, use the ten crops the model report leads with."""
+one-shot analyse endpoint, far fewer frames, use the ten crops the model report leads with.
+Live frames are classified by the registry's ``live`` channel (the ``LIVE`` pointer: a network
+cheaper per face), everything else by the active version (docs/training.md, "Registry")."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +64,7 @@ def options(use: Use, faces: Literal["all", "primary"] = "all") -> Options:
     import inference
 
     if use is Use.LIVE:
-        return inference.Options(faces=faces, detector=LIVE_DETECTOR, tta=LIVE_TTA)
+        return inference.Options(faces=faces, detector=LIVE_DETECTOR, tta=LIVE_TTA, model="live")
     return inference.Options(faces=faces, detector="full", tta=UPLOAD_TTA)
 
 

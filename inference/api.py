@@ -60,6 +60,9 @@ class Options:
     only faces larger than about a tenth of the frame, with slightly tighter boxes. ``auto``: short
     range, and full range for a frame where it finds no face; for a camera that usually faces the
     subject at arm's length but may see them further away (docs/decisions.md, "Live frames")."""
+    model: Literal["active", "live"] = "active"
+    """Which registry channel's emotion model classifies the faces: the ``active`` version, or the
+    ``live`` one that serves frames streamed from a camera (``inference.registry``)."""
     zoom_out: bool = True
     """When no face is found, look again in the frame shrunk into a larger canvas (short range,
     ``inference.detect.detect_zoomed_out``): a close-up face that fills the frame, partly covered
@@ -70,6 +73,8 @@ class Options:
             raise ValueError(f"faces must be 'all' or 'primary', got {self.faces!r}")
         if self.detector not in ("full", "short", "auto"):
             raise ValueError(f"detector must be 'full', 'short' or 'auto', got {self.detector!r}")
+        if self.model not in ("active", "live"):
+            raise ValueError(f"model must be 'active' or 'live', got {self.model!r}")
         if self.tta not in TTA_MODES:
             raise ValueError(f"tta must be one of {TTA_MODES}, got {self.tta!r}")
         if self.min_face_size < 1 or self.max_pixels < 1 or not 0.0 < self.min_score < 1.0:
@@ -100,6 +105,13 @@ class Engine:
 
     def __init__(self, classifier: Classifier | None = None, detector: BlazeFace | None = None):
         self.classifier = classifier or default_classifier()
+        self.live_classifier = Classifier(
+            self.classifier.root,
+            self.classifier.threads,
+            self.classifier.poll_seconds,
+            channel="live",
+            shares_with=self.classifier,
+        )
         self._detectors: dict[str, BlazeFace] = {} if detector is None else {"full": detector}
         self._lock = threading.Lock()
 
@@ -118,11 +130,17 @@ class Engine:
                     detector = self._detectors[model] = BlazeFace(model=model, threads=self.classifier.threads)
         return detector
 
+    def classifier_for(self, options: Options) -> Classifier:
+        """The classifier of ``options.model``'s channel."""
+        return self.live_classifier if options.model == "live" else self.classifier
+
     def preload(self, detectors: Sequence[str] = ("full", "short")) -> str:
-        """Load and warm up the detectors and the active model; return the model version."""
+        """Load and warm up the detectors and both channels' models; return the active model version."""
         for model in detectors:
             self.detector_for(model).detect(np.zeros((64, 64, 3), np.uint8))
-        return self.classifier.model().version
+        version = self.classifier.model().version
+        self.live_classifier.model()
+        return version
 
     def frame(self, image: ImageInput, options: Options) -> DecodedImage:
         if isinstance(image, bytes | bytearray | memoryview):
@@ -148,7 +166,8 @@ class Engine:
 
     def analyse_frames(self, frames: Sequence[DecodedImage], options: Options) -> list[ImageResult]:
         """Detect faces in every frame, then classify all faces of all frames in one batch."""
-        params: PreprocessParams = self.classifier.params
+        classifier = self.classifier_for(options)
+        params: PreprocessParams = classifier.params
         per_frame: list[list[Detection]] = []
         crops: list[npt.NDArray[np.uint8]] = []
         for frame in frames:
@@ -156,7 +175,7 @@ class Engine:
             per_frame.append(chosen)
             crops.extend(crop_face(frame.gray, d.box, params) for d in chosen)
         faces48 = np.stack(crops) if crops else np.zeros((0, params.image_size, params.image_size), np.uint8)
-        probs, version = self.classifier.probabilities(faces48, options.tta)
+        probs, version = classifier.probabilities(faces48, options.tta)
         results, i = [], 0
         for frame, chosen in zip(frames, per_frame, strict=True):
             faces = []
@@ -215,7 +234,7 @@ def analyse_file(path: Path, options: Options = Options()) -> ImageResult:
 
 
 def preload(detectors: Sequence[str] = ("full", "short")) -> str:
-    """Load the detectors (``full``, ``short``: the second look for close-ups uses it) and the active emotion model now.
+    """Load the detectors (``full``, ``short``: the second look for close-ups uses it) and both channels' emotion models now.
 
     Call from ``worker_process_init``. Returns the model version. Later calls are cheap.
     """

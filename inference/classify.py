@@ -1,10 +1,10 @@
-"""The process-wide emotion classifier: the active registered model, hot-reloaded.
+"""The process-wide emotion classifiers: the registered model of each channel, hot-reloaded.
 
-The serving model is loaded lazily on first use (or eagerly by :func:`inference.preload` in
+A serving model is loaded lazily on first use (or eagerly by :func:`inference.preload` in
 Celery's ``worker_process_init``), warmed up, and reused for every request. Between batches the
-registry's ``ACTIVE`` pointer is re-read at most once per ``poll_seconds``; when it names
-another version, that version is loaded and swapped in, so activating or restoring a model
-needs no worker restart.
+registry's pointer of the classifier's channel (``ACTIVE``, or ``LIVE`` for live frames) is
+re-read at most once per ``poll_seconds``; when it names another version, that version is loaded
+and swapped in, so activating or restoring a model needs no worker restart.
 """
 
 from __future__ import annotations
@@ -42,12 +42,28 @@ def default_threads() -> int:
 
 
 class Classifier:
-    """Turns 48x48 face crops into calibrated probabilities with the active model version."""
+    """Turns 48x48 face crops into calibrated probabilities with the version serving ``channel``.
 
-    def __init__(self, root: Path | None = None, threads: int | None = None, poll_seconds: float = POLL_SECONDS):
+    ``shares_with``: another classifier of the same registry whose loaded model this one reuses
+    while both channels name the same version (live frames follow the active version unless the
+    ``LIVE`` pointer says otherwise, and one copy of the model then serves both).
+    """
+
+    def __init__(
+        self,
+        root: Path | None = None,
+        threads: int | None = None,
+        poll_seconds: float = POLL_SECONDS,
+        channel: registry.Channel = "active",
+        shares_with: Classifier | None = None,
+    ):
+        if channel not in registry.CHANNELS:
+            raise ValueError(f"unknown channel {channel!r}; expected one of {registry.CHANNELS}")
         self.root = root
         self.threads = default_threads() if threads is None else threads
         self.poll_seconds = poll_seconds
+        self.channel = channel
+        self.shares_with = shares_with
         self._model: ServingModel | None = None
         self._checked = 0.0
         self._lock = threading.Lock()
@@ -63,10 +79,9 @@ class Classifier:
             if current is not None and time.monotonic() - self._checked < self.poll_seconds:
                 return current
             try:
-                version = registry.active_version(self.root)
+                version = registry.serving_version(self.channel, self.root)
                 if current is None or current.version != version:
-                    info = registry.get(version, self.root)
-                    loaded = ServingModel.load(info, threads=self.threads)
+                    loaded = self._load(version)
                     if current is not None:
                         log.info("emotion model hot-reloaded: %s -> %s", current.version, version)
                     self._model = current = loaded
@@ -81,6 +96,12 @@ class Classifier:
                 log.error("cannot switch emotion model, still serving %s: %s", current.version, exc)
             self._checked = time.monotonic()
             return current
+
+    def _load(self, version: str) -> ServingModel:
+        other = self.shares_with
+        if other is not None and registry.serving_version(other.channel, other.root) == version:
+            return other.model()
+        return ServingModel.load(registry.get(version, self.root), threads=self.threads)
 
     @property
     def params(self) -> PreprocessParams:
@@ -106,7 +127,7 @@ _default_lock = threading.Lock()
 
 
 def default_classifier() -> Classifier:
-    """The process-wide classifier (created on first use)."""
+    """The process-wide classifier of the active channel (created on first use)."""
     global _default
     if _default is None:
         with _default_lock:

@@ -1,17 +1,18 @@
-"""Reading the on-disk model registry: versioned model folders and an ``ACTIVE`` pointer.
+"""Reading the on-disk model registry: versioned model folders and the pointers of two channels.
 
 Layout of ``model_dir`` (``$MOODSAAS_MODEL_DIR``, default ``<repo>/models``)::
 
     models/
-      ACTIVE                 # the active version's name, one line
-      HISTORY                # append-only activation log: "<utc time> <version> <actor>"
+      ACTIVE                 # the active version's name, one line: uploads, videos, analyse
+      LIVE                   # optional: the version for live camera frames (else the active one)
+      HISTORY                # append-only activation log: "<utc time> <version> <actor> [live]"
       <version>/
         metadata.json        # see ModelInfo; checksums of every file below
         model.keras          # the trained Keras model (logits output)
         <serving file>       # fast serving format of the same weights (e.g. model.onnx)
         MODEL_CARD.md, report.json, *.png
 
-Serving code reads :func:`active` and compares :func:`active_version` cheaply between
+Serving code reads :func:`active` and compares :func:`serving_version` cheaply between
 batches, so activating or restoring a version needs no code change and no restart. Writing
 (registering a version, activation, rollback) is ``ml.registry``'s.
 """
@@ -23,7 +24,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -32,6 +33,14 @@ from inference.classes import EMOTIONS
 from inference.preprocessing import PreprocessParams
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
+
+Channel = Literal["active", "live"]
+"""Which frames a version serves: ``active`` (uploaded images, videos, the analyse endpoint, and live
+frames unless ``live`` names another) or ``live`` (frames streamed from an agent's camera, many per
+second: a cheaper network may serve them while uploads keep the most accurate one)."""
+
+CHANNELS: tuple[Channel, ...] = ("active", "live")
+POINTERS: dict[Channel, str] = {"active": "ACTIVE", "live": "LIVE"}
 
 
 class RegistryError(Exception):
@@ -170,19 +179,40 @@ def get(version: str, root: Path | None = None) -> ModelInfo:
 
 def active_version(root: Path | None = None) -> str:
     """Return the active version's name (one small file read; cheap enough to poll)."""
-    pointer = (root or model_dir()) / "ACTIVE"
+    pointer = (root or model_dir()) / POINTERS["active"]
     try:
         return pointer.read_text().strip()
     except OSError as exc:
         raise RegistryError(f"no active model: {pointer} is missing") from exc
 
 
+def live_pointer(root: Path | None = None) -> str:
+    """The version the ``LIVE`` pointer names, or ``""`` when live frames follow the active version."""
+    try:
+        return ((root or model_dir()) / POINTERS["live"]).read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def serving_version(channel: Channel = "active", root: Path | None = None) -> str:
+    """The version serving ``channel`` (at most two small file reads; cheap enough to poll)."""
+    if channel not in CHANNELS:
+        raise RegistryError(f"unknown channel {channel!r}; expected one of {CHANNELS}")
+    return (channel == "live" and live_pointer(root)) or active_version(root)
+
+
 def active(root: Path | None = None) -> ModelInfo:
     return get(active_version(root), root)
 
 
-def history(root: Path | None = None) -> list[str]:
+def history(root: Path | None = None, channel: Channel = "active") -> list[str]:
+    """Versions activated for ``channel``, oldest first (lines without a channel are ``active``)."""
     log = (root or model_dir()) / "HISTORY"
     if not log.exists():
         return []
-    return [line.split()[1] for line in log.read_text().splitlines() if line.strip()]
+    versions = []
+    for line in log.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and (fields[3] if len(fields) > 3 else "active") == channel:
+            versions.append(fields[1])
+    return versions

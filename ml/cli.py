@@ -23,7 +23,7 @@ from ml.ensemble import EnsembleMismatch, combine
 from ml.evaluate import evaluate, write_plots
 from ml.export import export, scorer_for
 from ml.model import ArchConfig
-from ml.registry import activate, restore_previous
+from ml.registry import activate, follow_active, restore_previous
 from ml.scoring import Scorer, keras_logits_fn
 from ml.train import TrainConfig, train
 
@@ -230,16 +230,24 @@ def cmd_models(args: argparse.Namespace) -> int:
         current = registry.active_version()
     except registry.RegistryError:
         current = ""
+    live = registry.live_pointer() or current
     for info in registry.versions():
-        mark = "*" if info.version == current else " "
+        mark = ("*" if info.version == current else " ") + ("L" if info.version == live else " ")
         acc = info.metrics.get("accuracy")
         print(f"{mark} {info.version:24} {info.created_at:26} accuracy {acc} ({info.metrics.get('tta')})")
     return 0
 
 
 def cmd_activate(args: argparse.Namespace) -> int:
-    info = restore_previous() if args.previous else activate(args.version)
-    print(f"active model: {info.version}")
+    channel: registry.Channel = "live" if args.live else "active"
+    if args.follow_active:
+        if not args.live:
+            raise registry.RegistryError("--follow-active applies to the live channel: add --live")
+        follow_active()
+        print(f"live frames: the active model ({registry.active_version()})")
+        return 0
+    info = restore_previous(channel=channel) if args.previous else activate(args.version, channel=channel)
+    print(f"{'live' if args.live else 'active'} model: {info.version}")
     return 0
 
 
@@ -335,13 +343,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notes", help="how the exported weights were made, for the model card (e.g. weight averaging)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("models", help="list registered model versions (* = active)")
+    p = sub.add_parser("models", help="list registered model versions (* = active, L = serves live frames)")
     p.set_defaults(func=cmd_models)
 
     p = sub.add_parser("activate", help="activate a registered version, or --previous to roll back")
     group = p.add_mutually_exclusive_group(required=True)
     group.add_argument("version", nargs="?")
     group.add_argument("--previous", action="store_true")
+    group.add_argument("--follow-active", action="store_true", help="with --live: live frames use the active model")
+    p.add_argument("--live", action="store_true", help="the version for live camera frames (the LIVE pointer)")
     p.set_defaults(func=cmd_activate)
     return parser
 

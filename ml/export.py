@@ -282,13 +282,14 @@ PublicTest was also used for model selection and calibration, so these numbers a
 the independent check is PrivateTest, kept outside this repository.
 
 ## Which channel it serves
-The active model serves every channel; each channel has its own detector and test-time
-augmentation (`evaluations/analysis.py`):
-- **live camera frames**: short-range face detector (the full range when it finds nothing, then
-  a second look on the frame shrunk into a border, for close-ups), **flip** TTA: the "flip TTA"
-  column above;
-- **uploaded images, videos and the one-shot analyse endpoint**: full-range detector, **ten-crop**
-  TTA: the "TTA (ten)" column above.
+Two registry pointers choose the versions (`python -m ml activate NAME`, `--live` for the second;
+`python -m ml models` shows them); each channel has its own detector and test-time augmentation
+(`evaluations/analysis.py`):
+- **live camera frames** (`LIVE`, or the active version when it is unset): short-range face
+  detector (the full range when it finds nothing, then a second look on the frame shrunk into a
+  border, for close-ups), **flip** TTA: the "flip TTA" column above;
+- **uploaded images, videos and the one-shot analyse endpoint** (`ACTIVE`): full-range
+  detector, **ten-crop** TTA: the "TTA (ten)" column above.
 
 ## Intended use
 Aggregate, per-session estimates of customer affect during service interactions, shown to the

@@ -25,6 +25,7 @@ def _version(info: registry.ModelInfo, active: str) -> dict[str, Any]:
     return {
         "version": info.version,
         "active": info.version == active,
+        "live": info.version == (registry.live_pointer() or active),
         "created_at": info.created_at,
         "serving_format": info.serving.get("format"),
         "temperature": info.temperature,
@@ -43,7 +44,10 @@ class VersionSerializer(serializers.Serializer[dict[str, Any]]):
     """Shape of one model version in responses (documentation only)."""
 
     version = serializers.CharField()
-    active = serializers.BooleanField()
+    active = serializers.BooleanField(help_text="Serves uploaded images, videos and the analyse endpoint.")
+    live = serializers.BooleanField(
+        help_text="Serves live camera frames: the version `python -m ml activate NAME --live` chose, else the active one."
+    )
     created_at = serializers.CharField(help_text="ISO date-time; empty when the registry does not say.")
     serving_format = serializers.CharField(allow_null=True)
     temperature = serializers.FloatField()

@@ -79,6 +79,9 @@ def test_the_report_counts_faces_and_times_every_stage(json_report: dict[str, An
     assert set(ours["stages_median_ms"]) == {"decode", "detect", "classify"}
     assert all(ms > 0 for ms in ours["stages_median_ms"].values())
     assert ours["live_frame"]["median_ms"] > 0
+    # No LIVE pointer in the tests' registry: the live model is the active one, timed on both rows.
+    assert ours["live_model"] == ours["uploads_model"]["version"] == "tiny-eval"
+    assert ours["uploads_model"]["single_face"]["median_ms"] > 0 and ours["uploads_model"]["batched_faces_per_s"] > 0
     assert (json_report["repeats_per_frame"], json_report["batch"], json_report["threads"]) == (1, 4, 1)
 
 
@@ -89,6 +92,7 @@ def test_the_text_report_prints_the_peer_face_check_and_the_old_command_still_ru
     assert "every face the peer finds is found: yes (4 peer faces in 4 photos)" in done.stdout
     assert "target finds_every_face_the_peer_finds: met" in done.stdout
     assert "ours by stage: decode / detect / classify" in done.stdout
+    assert "uploads model (tiny-eval):" in done.stdout
 
 
 def test_it_refuses_nonsense_arguments() -> None:

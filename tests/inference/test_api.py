@@ -140,6 +140,8 @@ def test_options_reject_invalid_values() -> None:
         Options(min_face_size=0)
     with pytest.raises(ValueError, match="detector"):
         Options(detector="medium")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="model"):
+        Options(model="fastest")  # type: ignore[arg-type]
 
 
 def test_it_hot_reloads_when_another_version_is_activated(copy_registry: Path) -> None:
@@ -160,6 +162,36 @@ def test_it_keeps_serving_the_loaded_version_if_the_new_one_is_broken(copy_regis
     assert classifier.model().version == "tiny-1"
     (copy_registry / "ACTIVE").write_text("no-such-version\n")
     assert classifier.model().version == "tiny-1"
+
+
+def test_live_frames_follow_the_active_version_until_the_live_channel_names_another(
+    copy_registry: Path, astronaut_jpeg: bytes
+) -> None:
+    from inference.api import Engine
+
+    engine = Engine(Classifier(root=copy_registry, threads=1, poll_seconds=0.0))
+    live, upload = Options(model="live"), Options()
+
+    def version(options: Options) -> str:
+        return engine.analyse_frames([engine.frame(astronaut_jpeg, options)], options)[0].model_version
+
+    assert version(live) == version(upload) == "tiny-1"
+    assert engine.live_classifier.model() is engine.classifier.model()  # one copy serves both channels
+
+    activate("tiny-2", copy_registry, channel="live")
+    assert (version(live), version(upload)) == ("tiny-2", "tiny-1")
+    activate("tiny-2", copy_registry)  # the active channel moves too: shared again
+    assert (version(live), version(upload)) == ("tiny-2", "tiny-2")
+    restore_previous(copy_registry)
+    assert (version(live), version(upload)) == ("tiny-2", "tiny-1")
+    assert engine.live_classifier.model() is not engine.classifier.model()
+
+    from ml.registry import follow_active
+
+    follow_active(copy_registry)
+    assert version(live) == "tiny-1"
+    assert engine.live_classifier.model() is engine.classifier.model()
+    assert (copy_registry / "HISTORY").read_text().splitlines()[-1].endswith("- cli live")
 
 
 def test_without_a_model_it_raises_a_typed_error(tmp_path: Path) -> None:

@@ -144,6 +144,41 @@ def test_rolling_back_skips_versions_deleted_since_they_were_active(tmp_path: Pa
         restore_previous(tmp_path)
 
 
+def test_the_live_channel_has_its_own_pointer_history_and_rollback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.model_registry import model_dir, register_tiny
+
+    for seed, version in enumerate(["ens", "small", "smaller"], start=1):
+        register_tiny(tmp_path, version, seed)
+    activate("ens", tmp_path)
+    assert registry.serving_version("live", tmp_path) == "ens"  # no LIVE pointer: live follows the active one
+
+    activate("small", tmp_path, channel="live")
+    activate("smaller", tmp_path, channel="live")
+    assert (registry.active_version(tmp_path), registry.serving_version("live", tmp_path)) == ("ens", "smaller")
+    assert registry.history(tmp_path) == ["ens"]
+    assert registry.history(tmp_path, "live") == ["small", "smaller"]
+
+    assert restore_previous(tmp_path, channel="live").version == "small"
+    assert registry.active_version(tmp_path) == "ens"
+    with pytest.raises(registry.RegistryError, match="no previous model version to restore for the active channel"):
+        restore_previous(tmp_path)
+    with pytest.raises(registry.RegistryError, match="unknown channel"):
+        activate("small", tmp_path, channel="batch")  # type: ignore[arg-type]
+
+    with model_dir(tmp_path):
+        assert main(["models"]) == 0
+        listed = capsys.readouterr().out.splitlines()
+        assert [line[:2] for line in listed] == ["* ", " L", "  "]
+        assert main(["activate", "--follow-active"]) == 2  # needs --live
+        assert "add --live" in capsys.readouterr().err
+        assert main(["activate", "--live", "--follow-active"]) == 0
+        assert capsys.readouterr().out.strip() == "live frames: the active model (ens)"
+    assert not (tmp_path / "LIVE").exists()
+    assert registry.serving_version("live", tmp_path) == "ens"
+
+
 def test_the_model_card_names_distillation_and_webcam_degradation_only_when_the_recipe_used_them() -> None:
     from ml.export import _extras
 

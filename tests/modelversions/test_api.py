@@ -107,3 +107,12 @@ def test_the_management_command_activates_and_restores(model_root: Path) -> None
     assert registry.active_version(model_root) == "v2"
     call_command("ml", "activate", "--previous")
     assert registry.active_version(model_root) == "v1"
+
+
+def test_the_list_says_which_version_serves_live_frames(staff_client: APIClient, model_root: Path) -> None:
+    listed = staff_client.get("/api/v1/models/").json()
+    assert [(v["version"], v["active"], v["live"]) for v in listed] == [("v1", True, True), ("v2", False, False)]
+
+    activate("v2", model_root, channel="live")
+    listed = staff_client.get("/api/v1/models/").json()
+    assert [(v["version"], v["active"], v["live"]) for v in listed] == [("v1", True, False), ("v2", False, True)]
