@@ -100,6 +100,11 @@ def _select(detections: list[Detection], options: Options) -> list[Detection]:
     return kept[:1] if options.faces == "primary" else kept
 
 
+WARM_SHAPES = ((480, 640), (720, 1280), (640, 640))
+"""Frame shapes whose detector sessions :meth:`Engine.preload` makes (4:3 and 16:9 cameras, square
+photos); another shape pays 6-17 ms once, on its first frame (``BlazeFace.session``)."""
+
+
 class Engine:
     """Detector plus classifier. One per process (see :func:`default_engine`); thread-safe."""
 
@@ -137,7 +142,8 @@ class Engine:
     def preload(self, detectors: Sequence[str] = ("full", "short")) -> str:
         """Load and warm up the detectors and both channels' models; return the active model version."""
         for model in detectors:
-            self.detector_for(model).detect(np.zeros((64, 64, 3), np.uint8))
+            for height, width in WARM_SHAPES:  # a detector session per input shape: make the usual ones now
+                self.detector_for(model).detect(np.zeros((height, width, 3), np.uint8))
         version = self.classifier.model().version
         self.live_classifier.model()
         return version
