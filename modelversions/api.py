@@ -21,11 +21,11 @@ from inference import registry
 from ml.registry import activate, restore_previous
 
 
-def _version(info: registry.ModelInfo, active: str) -> dict[str, Any]:
+def _version(info: registry.ModelInfo, active: str, live: str) -> dict[str, Any]:
     return {
         "version": info.version,
         "active": info.version == active,
-        "live": info.version == (registry.live_pointer() or active),
+        "live": info.version == (live or active),
         "created_at": info.created_at,
         "serving_format": info.serving.get("format"),
         "temperature": info.temperature,
@@ -62,8 +62,8 @@ class _StaffView(APIView):
 class ModelVersionList(_StaffView):
     @extend_schema(responses=VersionSerializer(many=True), summary="List emotion model versions (staff)")
     def get(self, request: Request) -> Response:
-        active = _active_or_empty()
-        return Response([_version(info, active) for info in registry.versions()])
+        active, live = _active_or_empty(), registry.live_pointer()
+        return Response([_version(info, active, live) for info in registry.versions()])
 
 
 class ModelVersionActivate(_StaffView):
@@ -82,7 +82,7 @@ class ModelVersionActivate(_StaffView):
             info = activate(version, actor=f"staff:{request.user.pk}")
         except registry.RegistryError as exc:
             return Response({"detail": str(exc), "code": "invalid_version"}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(_version(info, info.version))
+        return Response(_version(info, info.version, registry.live_pointer()))
 
 
 class ModelVersionRestorePrevious(_StaffView):
@@ -101,4 +101,4 @@ class ModelVersionRestorePrevious(_StaffView):
             info = restore_previous(actor=f"staff:{request.user.pk}")
         except registry.RegistryError as exc:
             return Response({"detail": str(exc), "code": "no_previous"}, status=status.HTTP_409_CONFLICT)
-        return Response(_version(info, info.version))
+        return Response(_version(info, info.version, registry.live_pointer()))
