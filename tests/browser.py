@@ -177,9 +177,13 @@ def browser_password(user: User, password: str) -> None:
 
 
 def wait_for(driver: Any, condition: Any, timeout: float = 90) -> Any:
+    """Poll ``condition`` until it is truthy; a page that reloads meanwhile (an element gone stale) is polled again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(driver, timeout, poll_frequency=0.2).until(condition)
+    return WebDriverWait(
+        driver, timeout, poll_frequency=0.2, ignored_exceptions=(StaleElementReferenceException,)
+    ).until(condition)
 
 
 def text(driver: Any, element_id: str) -> str:
