@@ -92,6 +92,13 @@ class Daphne:
             self.current.close()
             self.current = None
 
+    def __enter__(self) -> Daphne:
+        self.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
 
 def server_env(emotion_model: Path, tmp_path: Path) -> dict[str, str]:
     """The environment of a daphne on the test database; Celery tasks run eagerly in it."""
@@ -112,12 +119,8 @@ def server_env(emotion_model: Path, tmp_path: Path) -> dict[str, str]:
 @pytest.fixture
 def server(emotion_model: Path, tmp_path: Path) -> Iterator[Daphne]:
     """daphne on the test database; Celery tasks run eagerly in it (no worker needed)."""
-    daphne = Daphne(server_env(emotion_model, tmp_path), tmp_path)
-    daphne.start()
-    try:
+    with Daphne(server_env(emotion_model, tmp_path), tmp_path) as daphne:
         yield daphne
-    finally:
-        daphne.stop()
 
 
 def chromium(camera: Path | None = None, language: str = "en-US", width: int = 1280) -> Any:

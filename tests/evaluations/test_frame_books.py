@@ -81,9 +81,7 @@ def stack(emotion_model: Path, tmp_path: Path) -> Iterator[Stack]:
     with ExitStack() as stack:
         stack.callback(redis.stop)
         worker = stack.enter_context(running(command, worker_log, env))
-        daphne = Daphne(env, tmp_path)
-        daphne.start()
-        stack.callback(daphne.stop)
+        daphne = stack.enter_context(Daphne(env, tmp_path))
         deadline = time.monotonic() + 120
         while " ready." not in worker_log.read_text(errors="replace"):
             assert worker.poll() is None and time.monotonic() < deadline, log_tail(worker_log)

@@ -43,12 +43,8 @@ def server(tmp_path: Path) -> Iterator[Daphne]:
         "EVALUATIONS_MAX_IMAGES_PER_UPLOAD": "1",
         "EVALUATIONS_MAX_VIDEO_BYTES": str(2 * MiB),
     }
-    daphne = Daphne(env, tmp_path)
-    daphne.start()
-    try:
+    with Daphne(env, tmp_path) as daphne:
         yield daphne
-    finally:
-        daphne.stop()
 
 
 def head(method: str, path: str, *headers: str) -> bytes:

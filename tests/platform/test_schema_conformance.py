@@ -62,12 +62,8 @@ def api(emotion_model: Path, tmp_path: Path) -> Iterator[Daphne]:
         "API_TOKEN_RATE_PER_MINUTE": "1000000",
         "API_USER_RATE_PER_MINUTE": "1000000",
     }
-    daphne = Daphne(env, tmp_path)
-    daphne.start()
-    try:
+    with Daphne(env, tmp_path) as daphne:
         yield daphne
-    finally:
-        daphne.stop()
 
 
 @pytest.fixture
