@@ -274,3 +274,23 @@ def needs_services() -> None:
 
     if not settings.REDIS_URL:
         pytest.skip("needs services mode: set DATABASE_URL and REDIS_URL (see docs/testing.md)")
+
+
+@pytest.fixture
+async def close_thread_connections() -> Any:
+    """Close database connections opened outside the test's thread, which keep the test database open.
+
+    Those are asgiref's sync thread (closed here at teardown), and whatever thread ran a task: the
+    worker's, or an executor thread of the consumer when tasks run eagerly (closed after each task).
+    """
+    from asgiref.sync import sync_to_async
+    from celery.signals import task_postrun
+    from django.db import connections
+
+    def close_connections(**_: Any) -> None:
+        connections.close_all()
+
+    task_postrun.connect(close_connections, weak=False)
+    yield
+    task_postrun.disconnect(close_connections)
+    await sync_to_async(connections.close_all)()

@@ -36,20 +36,13 @@ from tests.browser import Daphne, server_env
 from tests.factories import IssuedToken
 from tests.processes import RedisServer, log_tail, running
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("needs_services")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("needs_services", "close_thread_connections"),
+]
 
 FPS = 10
 MAX_FRAME_AGE_MS = 1000
-
-
-@pytest.fixture(autouse=True)
-async def _close_thread_connections() -> Any:
-    """Close the connection asgiref's sync thread opened for this test (it would outlive the test)."""
-    from asgiref.sync import sync_to_async
-    from django.db import connections
-
-    yield
-    await sync_to_async(connections.close_all)()
 
 
 @dataclass

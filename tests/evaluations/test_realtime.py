@@ -26,7 +26,10 @@ from moodsaas.celery import app as celery_app
 from tests.evaluations.conftest import start
 from tests.factories import IssuedToken
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("needs_services")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("needs_services", "close_thread_connections"),
+]
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
 Headers = list[tuple[bytes, bytes]]
@@ -40,25 +43,6 @@ def signed_in(user: User) -> Headers:
     client = Client()
     client.force_login(user)
     return [ORIGIN, (b"cookie", f"sessionid={client.cookies['sessionid'].value}".encode())]
-
-
-@pytest.fixture(autouse=True)
-async def _close_thread_connections() -> Any:
-    """Close database connections opened outside the test's thread, which keep the test database open.
-
-    Those are asgiref's sync thread (closed here at teardown), and whatever thread ran a task: the
-    worker's, or an executor thread of the consumer when tasks run eagerly (closed after each task).
-    """
-    from celery.signals import task_postrun
-    from django.db import connections
-
-    def close_connections(**_: Any) -> None:
-        connections.close_all()
-
-    task_postrun.connect(close_connections, weak=False)
-    yield
-    task_postrun.disconnect(close_connections)
-    await sync_to_async(connections.close_all)()
 
 
 @pytest.fixture

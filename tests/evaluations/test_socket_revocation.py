@@ -18,10 +18,9 @@ from accounts import actions as account_actions
 from accounts.models import Actor, ApiToken, Company, Membership, Role, User
 from evaluations import actions
 from evaluations.models import EvaluationSession, Observation
-from tests.evaluations.test_realtime import (  # noqa: F401  (an autouse fixture: closes the threads' connections)
+from tests.evaluations.test_realtime import (
     ORIGIN,
     Headers,
-    _close_thread_connections,
     fetch,
     frame,
     hello,
@@ -31,7 +30,10 @@ from tests.evaluations.test_realtime import (  # noqa: F401  (an autouse fixture
 )
 from tests.factories import IssuedToken
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("needs_services")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("needs_services", "close_thread_connections"),
+]
 
 
 async def closed_with(communicator: WebsocketCommunicator, timeout: float = 10) -> int:

@@ -10,8 +10,7 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from accounts.models import Company, User
-from tests.evaluations.test_realtime import (  # noqa: F401  (an autouse fixture: closes the threads' connections)
-    _close_thread_connections,
+from tests.evaluations.test_realtime import (
     close_code,
     hello,
     signed_in,
@@ -19,7 +18,10 @@ from tests.evaluations.test_realtime import (  # noqa: F401  (an autouse fixture
 from tests.notifications.conftest import feed, frames, start
 from tests.notifications.test_webhooks import endpoint_for
 
-pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("needs_services")]
+pytestmark = [
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.usefixtures("needs_services", "close_thread_connections"),
+]
 
 
 async def test_a_visitor_is_refused_and_an_api_token_is_not_a_person(token_a: Any) -> None:
